@@ -1,0 +1,1141 @@
+"""The columnar :class:`Dataset` that every rule, metric and model reads.
+
+A Dataset holds three tables of numpy arrays:
+
+* :class:`CustomerTable`: one row per customer, sorted by customer id; a customer's
+  position in it is its *customer index*, the key every other table uses.
+* :class:`SubscriptionTable`: sorted by (customer index, start, id), with per-customer
+  offsets.
+* :class:`EventTable`: sorted by (customer index, time), with per-customer offsets; the
+  event kind is a small-integer code into a vocabulary whose first entries are the
+  built-in :class:`~custsuccess.models.EventKind` values in declaration order, so a
+  built-in kind has the same code in every dataset.
+
+All timestamps are ``datetime64[us]`` in UTC. Text columns that repeat (plan, segment,
+currency, event properties) are :class:`Categorical`: integer codes into sorted categories,
+``-1`` meaning missing.
+
+A Dataset is built once (:meth:`Dataset.from_records`, :meth:`Dataset.from_columns`) and
+then only read. :meth:`Dataset.until`, :meth:`Dataset.between` and :meth:`Dataset.customer`
+return views sharing the same arrays: a time window is applied when a table is read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from custsuccess.errors import ValidationError
+from custsuccess.models import (
+    SUPPORT_CHANNELS,
+    Customer,
+    Event,
+    EventKind,
+    Subscription,
+    event_value_problem,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Protocol, Self
+
+    class ColumnSource(Protocol):
+        """A mapping of column name to array-like: a dict, or a pandas DataFrame."""
+
+        def keys(self) -> Iterable[str]: ...
+        def __getitem__(self, key: str, /) -> Any: ...
+
+else:
+    ColumnSource = Any
+
+__all__ = [
+    "BUILTIN_KINDS",
+    "Categorical",
+    "CustomerTable",
+    "Dataset",
+    "EventTable",
+    "SubscriptionTable",
+    "to_datetime64",
+]
+
+DT64: Final = "datetime64[us]"
+NAT: Final = np.datetime64("NaT", "us")
+ONE_US: Final = np.timedelta64(1, "us")
+#: The built-in kinds, in the order that fixes their codes in every dataset.
+BUILTIN_KINDS: Final[tuple[str, ...]] = tuple(k.value for k in EventKind)
+_EXAMPLES: Final = 3  # how many offenders an error message lists
+
+IntArray = npt.NDArray[np.int64]
+I32Array = npt.NDArray[np.int32]
+FloatArray = npt.NDArray[np.float64]
+TimeArray = npt.NDArray[np.datetime64]
+StrArray = npt.NDArray[np.str_]
+ObjArray = npt.NDArray[np.object_]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -> np.datetime64:
+    """One moment as ``datetime64[us]`` UTC.
+
+    Accepts a timezone-aware datetime, an ISO 8601 string with an offset, or a
+    ``numpy.datetime64`` (which carries no zone and is read as UTC).
+
+    >>> to_datetime64("2024-03-01T12:00:00+01:00")
+    np.datetime64('2024-03-01T11:00:00.000000')
+    """
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValidationError(f"{field} must be a moment, got NaT")
+        return value.astype(DT64)
+    if isinstance(value, str):
+        value = _parse_iso(value, field)
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValidationError(
+                f"{field} must be timezone-aware (naive datetimes are ambiguous), got {value!r}"
+            )
+        naive = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return np.datetime64(naive, "us")
+    raise ValidationError(f"{field} must be a timezone-aware datetime, got {value!r}")
+
+
+def _parse_iso(text: str, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"{field} is not an ISO 8601 date-time: {text!r}") from None
+    if parsed.tzinfo is None:
+        raise ValidationError(
+            f"{field} must carry a UTC offset (naive times are ambiguous), got {text!r}"
+        )
+    return parsed
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, np.datetime64) and np.isnat(value):
+        return True
+    # pandas.NA / pandas.NaT without importing pandas
+    return type(value).__name__ in {"NAType", "NaTType"}
+
+
+def _time_column(column: Any, field: str, *, allow_missing: bool) -> TimeArray:
+    """A column of moments as ``datetime64[us]``; tz-aware pandas columns are converted."""
+    dt = getattr(column, "dt", None)
+    if dt is not None and getattr(dt, "tz", None) is not None:
+        column = dt.tz_convert("UTC").dt.tz_localize(None)
+    arr = np.asarray(column)
+    if arr.dtype.kind == "M":
+        out = arr.astype(DT64)
+    elif arr.dtype.kind in "OU" or arr.size == 0:
+        out = np.empty(arr.shape, dtype=DT64)
+        for i, item in enumerate(arr.tolist()):
+            if _is_missing(item):
+                out[i] = NAT
+            else:
+                out[i] = to_datetime64(item, f"{field} row {i}")
+    else:
+        raise ValidationError(
+            f"{field} must hold timezone-aware datetimes or datetime64 values, "
+            f"got an array of dtype {arr.dtype}"
+        )
+    if out.ndim != 1:
+        raise ValidationError(f"{field} must be one-dimensional, got shape {out.shape}")
+    if not allow_missing:
+        bad = np.flatnonzero(np.isnat(out))
+        if bad.size:
+            raise ValidationError(f"{field} is missing at row {int(bad[0])}")
+    return out
+
+
+def _string_column(column: Any, field: str, *, allow_missing: bool) -> ObjArray:
+    """A column of str (None where missing) as an object array."""
+    arr = np.asarray(column)
+    if arr.ndim != 1:
+        raise ValidationError(f"{field} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind == "U":
+        out = arr.astype(object)
+        empty = np.flatnonzero(arr == "")
+        if empty.size:
+            if not allow_missing:
+                raise ValidationError(f"{field} must be a non-empty string, got '' at row {int(empty[0])}")
+            out[empty] = None
+        return out
+    out = np.empty(arr.shape, dtype=object)
+    for i, item in enumerate(arr.tolist()):
+        if _is_missing(item) or item == "":
+            if not allow_missing:
+                raise ValidationError(
+                    f"{field} must be a non-empty string, got {item!r} at row {i}"
+                )
+            out[i] = None
+        elif isinstance(item, str):
+            out[i] = item
+        else:
+            raise ValidationError(f"{field} must hold strings, got {item!r} at row {i}")
+    return out
+
+
+def _strings(values: ObjArray) -> StrArray:
+    """Non-missing strings as a fixed-width unicode array (for sorting and searching)."""
+    if values.size == 0:
+        return np.empty(0, dtype="U1")
+    return values.astype(str)
+
+
+def _float_column(column: Any, field: str) -> FloatArray:
+    arr = np.asarray(column)
+    if arr.dtype.kind == "O":
+        arr = np.array([np.nan if _is_missing(v) else v for v in arr.tolist()], dtype=object)
+    try:
+        out = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{field} must hold numbers, got dtype {arr.dtype}") from None
+    if out.ndim != 1:
+        raise ValidationError(f"{field} must be one-dimensional, got shape {out.shape}")
+    return out
+
+
+def _first_rows(rows: npt.NDArray[Any], labels: Sequence[str] | npt.NDArray[Any]) -> str:
+    shown = ", ".join(f"row {int(r)}: {_py(labels[int(r)])!r}" for r in rows[:_EXAMPLES])
+    more = f" (and {rows.size - _EXAMPLES} more)" if rows.size > _EXAMPLES else ""
+    return shown + more
+
+
+def _check_lengths(table: str, columns: Mapping[str, npt.NDArray[Any]]) -> int:
+    lengths = {name: len(col) for name, col in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValidationError(f"{table}: columns have different lengths: {lengths}")
+    return next(iter(lengths.values()), 0)
+
+
+def _read_columns(source: ColumnSource | None, table: str, required: Sequence[str]) -> dict[str, Any]:
+    if source is None:
+        if required:
+            return {name: np.empty(0, dtype=object) for name in required}
+        return {}
+    names = [str(k) for k in source.keys()]
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise ValidationError(
+            f"{table}: missing required column(s) {missing}; got columns {names}"
+        )
+    return {name: source[name] for name in names}
+
+
+def _offsets(codes: npt.NDArray[np.integer[Any]], n: int) -> IntArray:
+    """Start offsets of each group in codes sorted ascending, plus the total at the end."""
+    return np.searchsorted(codes, np.arange(n + 1), side="left").astype(np.int64)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@attrs.frozen(slots=True, eq=False)
+class Categorical:
+    """Integer codes into sorted ``categories``; code ``-1`` means missing.
+
+    >>> c = Categorical.encode(["pro", None, "basic", "pro"], "plan")
+    >>> c.categories, c.codes.tolist()
+    (('basic', 'pro'), [1, -1, 0, 1])
+    >>> c.decode().tolist()
+    ['pro', None, 'basic', 'pro']
+    """
+
+    codes: I32Array
+    categories: tuple[str, ...]
+
+    @classmethod
+    def encode(cls, values: Any, field: str = "values") -> Categorical:
+        """Encode strings (None, NaN or '' for missing); categories come out sorted."""
+        obj = values if isinstance(values, np.ndarray) and values.dtype == object else None
+        if obj is None:
+            obj = _string_column(values, field, allow_missing=True)
+        present = np.array([v is not None for v in obj.tolist()], dtype=bool) if obj.size else np.zeros(0, bool)
+        codes = np.full(obj.shape, -1, dtype=np.int32)
+        if present.any():
+            cats, inverse = np.unique(_strings(obj[present]), return_inverse=True)
+            codes[present] = inverse.astype(np.int32)
+            return cls(codes, tuple(str(c) for c in cats))
+        return cls(codes, ())
+
+    @classmethod
+    def missing(cls, n: int) -> Categorical:
+        """A column of ``n`` missing values."""
+        return cls(np.full(n, -1, dtype=np.int32), ())
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def code_of(self, value: str) -> int:
+        """The code of ``value``, or -1 when it does not occur."""
+        i = int(np.searchsorted(np.asarray(self.categories, dtype=str), value)) if self.categories else 0
+        return i if i < len(self.categories) and self.categories[i] == value else -1
+
+    def decode(self) -> ObjArray:
+        """The values as an object array, None where missing."""
+        table = np.array([*self.categories, None], dtype=object)
+        return table[self.codes]  # -1 picks the trailing None
+
+    def take(self, index: Any) -> Categorical:
+        """The rows at ``index`` (an integer array, a slice or a boolean mask)."""
+        return Categorical(self.codes[index], self.categories)
+
+    def equals(self, other: Categorical) -> bool:
+        """Same values row by row (categories and codes)."""
+        return self.categories == other.categories and np.array_equal(self.codes, other.codes)
+
+
+@attrs.frozen(slots=True, eq=False)
+class CustomerTable:
+    """One row per customer, sorted by ``ids``."""
+
+    ids: StrArray
+    created_at: TimeArray
+    name: ObjArray
+    segment: Categorical
+    plan: Categorical
+    attributes: Mapping[str, npt.NDArray[Any]] = attrs.field(factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, index: Any) -> CustomerTable:
+        return CustomerTable(
+            self.ids[index],
+            self.created_at[index],
+            self.name[index],
+            self.segment.take(index),
+            self.plan.take(index),
+            {k: v[index] for k, v in self.attributes.items()},
+        )
+
+
+@attrs.frozen(slots=True, eq=False)
+class SubscriptionTable:
+    """Subscriptions sorted by (customer index, start, id). ``ended_at`` is NaT while active."""
+
+    ids: StrArray
+    customer: I32Array
+    plan: Categorical
+    mrr: FloatArray
+    currency: Categorical
+    started_at: TimeArray
+    ended_at: TimeArray
+    cancel_reason: Categorical
+    n_customers: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def offsets(self) -> IntArray:
+        """``offsets[c]:offsets[c + 1]`` are customer ``c``'s rows."""
+        return _offsets(self.customer, self.n_customers)
+
+    def take(self, index: Any, *, customer_shift: int = 0, n_customers: int | None = None) -> SubscriptionTable:
+        customer = self.customer[index]
+        if customer_shift:
+            customer = customer - np.int32(customer_shift)
+        return SubscriptionTable(
+            self.ids[index],
+            customer,
+            self.plan.take(index),
+            self.mrr[index],
+            self.currency.take(index),
+            self.started_at[index],
+            self.ended_at[index],
+            self.cancel_reason.take(index),
+            self.n_customers if n_customers is None else n_customers,
+        )
+
+    def active_at(self, at: np.datetime64) -> npt.NDArray[np.bool_]:
+        """Mask of subscriptions running at ``at``: ``started_at <= at < ended_at``."""
+        return (self.started_at <= at) & (np.isnat(self.ended_at) | (self.ended_at > at))
+
+
+@attrs.frozen(slots=True, eq=False)
+class EventTable:
+    """Events sorted by (customer index, time).
+
+    ``kind`` is a code into ``kinds``; ``value`` is NaN where an event has none; each
+    property is a :class:`Categorical` aligned with the events.
+    """
+
+    customer: I32Array
+    kind: npt.NDArray[np.int16]
+    time: TimeArray
+    value: FloatArray
+    properties: Mapping[str, Categorical]
+    kinds: tuple[str, ...]
+    n_customers: int
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def kind_code(self, kind: EventKind | str) -> int:
+        """The code of ``kind`` in this table's vocabulary, or -1 when it never occurs."""
+        name = kind.value if isinstance(kind, EventKind) else kind
+        try:
+            return self.kinds.index(name)
+        except ValueError:
+            return -1
+
+    def property(self, name: str) -> Categorical:
+        """The property column ``name`` (all missing when no event has it)."""
+        column = self.properties.get(name)
+        return column if column is not None else Categorical.missing(len(self))
+
+    def offsets(self) -> IntArray:
+        """``offsets[c]:offsets[c + 1]`` are customer ``c``'s events."""
+        return _offsets(self.customer, self.n_customers)
+
+    def counts(self) -> IntArray:
+        """Events per customer."""
+        return np.bincount(self.customer, minlength=self.n_customers).astype(np.int64)
+
+    def take(
+        self,
+        index: Any,
+        *,
+        properties: Iterable[str] | None = None,
+        customer_shift: int = 0,
+        n_customers: int | None = None,
+    ) -> EventTable:
+        names = self.properties.keys() if properties is None else properties
+        customer = self.customer[index]
+        if customer_shift:
+            customer = customer - np.int32(customer_shift)
+        return EventTable(
+            customer,
+            self.kind[index],
+            self.time[index],
+            self.value[index],
+            {n: self.properties[n].take(index) for n in names if n in self.properties},
+            self.kinds,
+            self.n_customers if n_customers is None else n_customers,
+        )
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+@attrs.define(slots=True, eq=False)
+class _Shared:
+    """State shared by a dataset and all its views: per-kind event indexes, built lazily."""
+
+    kind_index: dict[int, npt.NDArray[np.intp]] = attrs.field(factory=dict)
+
+
+class Dataset:
+    """Customers, subscriptions and events as numpy columns; see the module docs.
+
+    >>> from datetime import datetime, timezone
+    >>> from custsuccess import Customer, Event
+    >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> ds = Dataset.from_records(
+    ...     [Customer("b", t), Customer("a", t)],
+    ...     events=[Event("b", "login", t), Event("a", "login", t), Event("b", "login", t)],
+    ... )
+    >>> ds.customer_ids.tolist(), ds.events.counts().tolist()
+    (['a', 'b'], [1, 2])
+    """
+
+    __slots__ = ("_customers", "_events", "_hi", "_lo", "_shared", "_subscriptions")
+
+    def __init__(
+        self,
+        customers: CustomerTable,
+        subscriptions: SubscriptionTable,
+        events: EventTable,
+        *,
+        validate: bool = True,
+    ) -> None:
+        """Assemble a dataset from tables that are already encoded and sorted.
+
+        Most callers want :meth:`from_records` or :meth:`from_columns`. With ``validate``
+        (the default) the tables' structure and values are checked with whole-array
+        operations: sort orders, code ranges, dates and event values.
+        """
+        self._customers = customers
+        self._subscriptions = subscriptions
+        self._events = events
+        self._lo: np.datetime64 | None = None
+        self._hi: np.datetime64 | None = None  # exclusive upper bound
+        self._shared = _Shared()
+        if validate:
+            _validate_tables(customers, subscriptions, events)
+
+    # ----------------------------------------------------------------- builders
+
+    @classmethod
+    def from_records(
+        cls,
+        customers: Iterable[Customer],
+        subscriptions: Iterable[Subscription] = (),
+        events: Iterable[Event] = (),
+    ) -> Dataset:
+        """Build from model objects. Gives the same dataset as :meth:`from_columns`."""
+        cust = list(customers)
+        subs = list(subscriptions)
+        evs = list(events)
+        for label, items, kind in (
+            ("customers", cust, Customer),
+            ("subscriptions", subs, Subscription),
+            ("events", evs, Event),
+        ):
+            for i, item in enumerate(items):
+                if not isinstance(item, kind):
+                    raise ValidationError(
+                        f"{label}[{i}] must be a {kind.__name__}, got {type(item).__name__}"
+                    )
+        attribute_names = sorted({k for c in cust for k in c.attributes})
+        customer_columns: dict[str, Any] = {
+            "id": [c.id for c in cust],
+            "created_at": np.array([to_datetime64(c.created_at) for c in cust], dtype=DT64),
+            "name": np.array([c.name for c in cust], dtype=object),
+            "segment": np.array([c.segment for c in cust], dtype=object),
+            "plan": np.array([c.plan for c in cust], dtype=object),
+        }
+        for key in attribute_names:
+            customer_columns[key] = _attribute_list([c.attributes.get(key) for c in cust])
+        subscription_columns: dict[str, Any] = {
+            "id": np.array([s.id for s in subs], dtype=object),
+            "customer_id": np.array([s.customer_id for s in subs], dtype=object),
+            "plan": np.array([s.plan for s in subs], dtype=object),
+            "mrr": np.array([s.mrr for s in subs], dtype=np.float64),
+            "currency": np.array([s.currency for s in subs], dtype=object),
+            "started_at": np.array([to_datetime64(s.started_at) for s in subs], dtype=DT64),
+            "ended_at": np.array(
+                [NAT if s.ended_at is None else to_datetime64(s.ended_at) for s in subs],
+                dtype=DT64,
+            ),
+            "cancel_reason": np.array([s.cancel_reason for s in subs], dtype=object),
+        }
+        property_names = sorted({k for e in evs for k in e.properties})
+        event_columns: dict[str, Any] = {
+            "customer_id": np.array([e.customer_id for e in evs], dtype=object),
+            "kind": np.array([str(e.kind) for e in evs], dtype=object),
+            "occurred_at": np.array([to_datetime64(e.occurred_at) for e in evs], dtype=DT64),
+            "value": np.array(
+                [np.nan if e.value is None else e.value for e in evs], dtype=np.float64
+            ),
+        }
+        for key in property_names:
+            event_columns[key] = np.array([e.properties.get(key) for e in evs], dtype=object)
+        return cls.from_columns(
+            customers=customer_columns,
+            subscriptions=subscription_columns,
+            events=event_columns,
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        customers: ColumnSource,
+        subscriptions: ColumnSource | None = None,
+        events: ColumnSource | None = None,
+    ) -> Dataset:
+        """Build from mappings of column name to array-like (dicts, or pandas DataFrames).
+
+        Columns:
+
+        * ``customers``: ``id``, ``created_at`` required; ``name``, ``segment``, ``plan``
+          optional; any other column is kept as a customer attribute.
+        * ``subscriptions``: ``id``, ``customer_id``, ``plan``, ``mrr``, ``currency``,
+          ``started_at`` required; ``ended_at`` (missing while active) and
+          ``cancel_reason`` optional.
+        * ``events``: ``customer_id``, ``kind``, ``occurred_at`` required; ``value``
+          optional (NaN or None for none); any other column is a string property
+          (``feature``, ``channel``, ``ticket``, ...), missing as None, NaN or ''.
+
+        Times are timezone-aware datetimes, ISO strings with an offset, or
+        ``datetime64`` values read as UTC. Inputs are read, never modified.
+        """
+        ccols = _read_columns(customers, "customers", ("id", "created_at"))
+        scols = _read_columns(
+            subscriptions,
+            "subscriptions",
+            ("id", "customer_id", "plan", "mrr", "currency", "started_at"),
+        )
+        ecols = _read_columns(events, "events", ("customer_id", "kind", "occurred_at"))
+        customer_table = _encode_customers(ccols)
+        subscription_table = _encode_subscriptions(scols, customer_table)
+        event_table = _encode_events(ecols, customer_table)
+        return cls(customer_table, subscription_table, event_table, validate=False)
+
+    # ----------------------------------------------------------------- reading
+
+    @property
+    def customers(self) -> CustomerTable:
+        """The customer table (every customer, whatever the time window)."""
+        return self._customers
+
+    @property
+    def customer_ids(self) -> StrArray:
+        """Customer ids in index order (sorted)."""
+        return self._customers.ids
+
+    @property
+    def n_customers(self) -> int:
+        return len(self._customers)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The event-kind vocabulary: built-in kinds first, then custom kinds sorted."""
+        return self._events.kinds
+
+    @property
+    def window(self) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+        """The time window ``[start, end)`` this view sees; None for an open side."""
+        return self._lo, self._hi
+
+    @property
+    def as_of(self) -> np.datetime64 | None:
+        """The last moment this view sees (set by :meth:`until`), or None."""
+        return None if self._hi is None else self._hi - ONE_US
+
+    @property
+    def subscriptions(self) -> SubscriptionTable:
+        """Subscriptions as they stood at the end of the window.
+
+        Under :meth:`until` or :meth:`between`, a subscription starting after the window is
+        left out, and one ending after it shows as still active, with no cancel reason.
+        """
+        subs = self._subscriptions
+        if self._hi is None:
+            return subs
+        keep = np.flatnonzero(subs.started_at < self._hi)
+        view = subs.take(keep) if keep.size < len(subs) else subs
+        later = ~np.isnat(view.ended_at) & (view.ended_at >= self._hi)
+        if not later.any():
+            return view
+        ended = view.ended_at.copy()
+        ended[later] = NAT
+        reason_codes = view.cancel_reason.codes.copy()
+        reason_codes[later] = -1
+        return attrs.evolve(
+            view,
+            ended_at=ended,
+            cancel_reason=Categorical(reason_codes, view.cancel_reason.categories),
+        )
+
+    @property
+    def events(self) -> EventTable:
+        """All events in the window (the shared arrays themselves when there is no window)."""
+        if self._lo is None and self._hi is None:
+            return self._events
+        return self._events.take(self._window_mask(self._events.time))
+
+    def events_of(
+        self, *kinds: EventKind | str, properties: Iterable[str] | None = None
+    ) -> EventTable:
+        """Events of the given kinds in the window, still sorted by (customer, time).
+
+        ``properties`` limits which property columns are carried (all by default). Uses a
+        per-kind index built once per dataset, so a rule reading a rare kind does not scan
+        every event.
+        """
+        parts = []
+        for kind in kinds:
+            code = self._events.kind_code(kind)
+            if code >= 0:
+                parts.append(self._kind_index(code))
+        if not parts:
+            index: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
+        elif len(parts) == 1:
+            index = parts[0]
+        else:
+            index = np.sort(np.concatenate(parts))
+        if self._lo is not None or self._hi is not None:
+            index = index[self._window_mask(self._events.time[index])]
+        return self._events.take(index, properties=properties)
+
+    def _kind_index(self, code: int) -> npt.NDArray[np.intp]:
+        cached = self._shared.kind_index.get(code)
+        if cached is None:
+            cached = np.flatnonzero(self._events.kind == code)
+            self._shared.kind_index[code] = cached
+        return cached
+
+    def _window_mask(self, time: TimeArray) -> npt.NDArray[np.bool_]:
+        mask = np.ones(time.shape, dtype=bool)
+        if self._lo is not None:
+            mask &= time >= self._lo
+        if self._hi is not None:
+            mask &= time < self._hi
+        return mask
+
+    # ----------------------------------------------------------------- views
+
+    def _view(self, lo: np.datetime64 | None, hi: np.datetime64 | None) -> Dataset:
+        view = Dataset.__new__(Dataset)
+        view._customers = self._customers
+        view._subscriptions = self._subscriptions
+        view._events = self._events
+        view._shared = self._shared
+        view._lo = lo if self._lo is None else (self._lo if lo is None else max(lo, self._lo))
+        view._hi = hi if self._hi is None else (self._hi if hi is None else min(hi, self._hi))
+        return view
+
+    def until(self, as_of: datetime | np.datetime64 | str) -> Dataset:
+        """A view that sees only what happened at or before ``as_of``.
+
+        Shares every array with this dataset; see :attr:`subscriptions` for how
+        subscriptions look at that moment.
+        """
+        return self._view(None, to_datetime64(as_of, "as_of") + ONE_US)
+
+    def between(
+        self, start: datetime | np.datetime64 | str, end: datetime | np.datetime64 | str
+    ) -> Dataset:
+        """A view of the half-open window ``[start, end)``."""
+        lo = to_datetime64(start, "start")
+        hi = to_datetime64(end, "end")
+        if hi < lo:
+            raise ValidationError(f"between: end {hi} is before start {lo}")
+        return self._view(lo, hi)
+
+    def index_of(self, customer_ids: str | Iterable[str]) -> npt.NDArray[np.intp]:
+        """Customer indexes of ``customer_ids``; an unknown id is a ValidationError."""
+        wanted = np.atleast_1d(np.asarray(
+            [customer_ids] if isinstance(customer_ids, str) else list(customer_ids), dtype=str
+        ))
+        ids = self._customers.ids
+        if ids.size == 0:
+            pos = np.zeros(wanted.shape, dtype=np.intp)
+            unknown = np.arange(wanted.size)
+        else:
+            pos = np.minimum(np.searchsorted(ids, wanted), ids.size - 1)
+            unknown = np.flatnonzero(ids[pos] != wanted)
+        if unknown.size:
+            raise ValidationError(f"unknown customer id(s): {_first_rows(unknown, wanted)}")
+        return pos.astype(np.intp)
+
+    def slice(self, start: int, stop: int) -> Dataset:
+        """The customers with index in ``[start, stop)``, as a dataset of views.
+
+        Customer indexes are renumbered from 0; the event and subscription columns are
+        slices of this dataset's arrays (the customer-index column is shifted).
+        """
+        n = self.n_customers
+        if not 0 <= start <= stop <= n:
+            raise ValidationError(f"slice [{start}, {stop}) is outside 0..{n}")
+        size = stop - start
+        e_off = self._events.offsets()
+        s_off = self._subscriptions.offsets()
+        view = Dataset.__new__(Dataset)
+        view._customers = self._customers.take(slice(start, stop))
+        view._subscriptions = self._subscriptions.take(
+            slice(int(s_off[start]), int(s_off[stop])), customer_shift=start, n_customers=size
+        )
+        view._events = self._events.take(
+            slice(int(e_off[start]), int(e_off[stop])), customer_shift=start, n_customers=size
+        )
+        view._shared = _Shared()
+        view._lo, view._hi = self._lo, self._hi
+        return view
+
+    def customer(self, customer_id: str) -> Dataset:
+        """A one-customer dataset of views (see :meth:`slice`)."""
+        i = int(self.index_of(customer_id)[0])
+        return self.slice(i, i + 1)
+
+    # ----------------------------------------------------------------- export
+
+    def to_columns(self) -> dict[str, dict[str, npt.NDArray[Any]]]:
+        """The data (within the window) as columns that :meth:`from_columns` reads back."""
+        c = self._customers
+        s = self.subscriptions
+        e = self.events
+        customers: dict[str, npt.NDArray[Any]] = {
+            "id": c.ids,
+            "created_at": c.created_at,
+            "name": c.name,
+            "segment": c.segment.decode(),
+            "plan": c.plan.decode(),
+            **c.attributes,
+        }
+        subscriptions: dict[str, npt.NDArray[Any]] = {
+            "id": s.ids,
+            "customer_id": c.ids[s.customer],
+            "plan": s.plan.decode(),
+            "mrr": s.mrr,
+            "currency": s.currency.decode(),
+            "started_at": s.started_at,
+            "ended_at": s.ended_at,
+            "cancel_reason": s.cancel_reason.decode(),
+        }
+        events: dict[str, npt.NDArray[Any]] = {
+            "customer_id": c.ids[e.customer],
+            "kind": np.asarray(e.kinds, dtype=object)[e.kind] if len(e) else np.empty(0, object),
+            "occurred_at": e.time,
+            "value": e.value,
+        }
+        for name, column in e.properties.items():
+            events[name] = column.decode()
+        return {"customers": customers, "subscriptions": subscriptions, "events": events}
+
+    def to_records(self) -> tuple[list[Customer], list[Subscription], list[Event]]:
+        """The data (within the window) as model objects. A Python loop: not for big data."""
+
+        def aware(t: np.datetime64) -> datetime:
+            return datetime.fromisoformat(str(t.astype(DT64))).replace(tzinfo=timezone.utc)
+
+        cols = self.to_columns()
+        cc, sc, ec = cols["customers"], cols["subscriptions"], cols["events"]
+        base = {"id", "created_at", "name", "segment", "plan"}
+        customers = [
+            Customer(
+                str(cc["id"][i]),
+                aware(cc["created_at"][i]),
+                name=cc["name"][i],
+                segment=cc["segment"][i],
+                plan=cc["plan"][i],
+                attributes={
+                    k: _py(v[i]) for k, v in cc.items() if k not in base and not _is_missing(v[i])
+                },
+            )
+            for i in range(len(cc["id"]))
+        ]
+        subscriptions = [
+            Subscription(
+                str(sc["id"][i]),
+                str(sc["customer_id"][i]),
+                str(sc["plan"][i]),
+                float(sc["mrr"][i]),
+                str(sc["currency"][i]),
+                aware(sc["started_at"][i]),
+                None if np.isnat(sc["ended_at"][i]) else aware(sc["ended_at"][i]),
+                cancel_reason=sc["cancel_reason"][i],
+            )
+            for i in range(len(sc["id"]))
+        ]
+        props = [k for k in ec if k not in {"customer_id", "kind", "occurred_at", "value"}]
+        events = [
+            Event(
+                str(ec["customer_id"][i]),
+                str(ec["kind"][i]),
+                aware(ec["occurred_at"][i]),
+                None if math.isnan(ec["value"][i]) else float(ec["value"][i]),
+                {k: ec[k][i] for k in props if ec[k][i] is not None},
+            )
+            for i in range(len(ec["customer_id"]))
+        ]
+        return customers, subscriptions, events
+
+    def equals(self, other: Dataset) -> bool:
+        """True when both hold the same data in the same window, column by column."""
+        if not isinstance(other, Dataset) or self.window != other.window:
+            return False
+        a, b = self.to_columns(), other.to_columns()
+        for table in a:
+            if a[table].keys() != b[table].keys():
+                return False
+            for name, col in a[table].items():
+                other_col = b[table][name]
+                if col.dtype.kind in "fM":
+                    if not np.array_equal(col, other_col, equal_nan=True):
+                        return False
+                elif col.shape != other_col.shape or not all(
+                    x == y for x, y in zip(col.tolist(), other_col.tolist())
+                ):
+                    return False
+        return True
+
+    def __repr__(self) -> str:
+        lo, hi = self.window
+        window = "" if lo is None and hi is None else f", window=[{lo}, {hi})"
+        return (
+            f"<Dataset customers={self.n_customers} subscriptions={len(self._subscriptions)} "
+            f"events={len(self._events)}{window}>"
+        )
+
+    def __len__(self) -> int:
+        return self.n_customers
+
+    if TYPE_CHECKING:
+
+        def __copy__(self) -> Self: ...
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _attribute_list(values: list[Any]) -> npt.NDArray[Any]:
+    if any(v is None for v in values):
+        return np.array(values, dtype=object)
+    return np.asarray(values)
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _encode_customers(cols: dict[str, Any]) -> CustomerTable:
+    ids = _string_column(cols.pop("id"), "customers.id", allow_missing=False)
+    created = _time_column(cols.pop("created_at"), "customers.created_at", allow_missing=False)
+    n = _check_lengths("customers", {"id": ids, "created_at": created})
+    name = (
+        _string_column(cols.pop("name"), "customers.name", allow_missing=True)
+        if "name" in cols
+        else np.full(n, None, dtype=object)
+    )
+    segment = _string_column(cols.pop("segment"), "customers.segment", allow_missing=True) if "segment" in cols else np.full(n, None, dtype=object)
+    plan = _string_column(cols.pop("plan"), "customers.plan", allow_missing=True) if "plan" in cols else np.full(n, None, dtype=object)
+    attributes = {k: np.array(v, copy=True) for k, v in cols.items()}
+    _check_lengths("customers", {"id": ids, "name": name, "segment": segment, "plan": plan, **attributes})
+    id_str = _strings(ids)
+    order = np.argsort(id_str, kind="stable")
+    sorted_ids = id_str[order]
+    dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+    if dup.size:
+        rows = order[dup + 1]
+        raise ValidationError(f"customers.id has duplicates: {_first_rows(np.sort(rows), id_str)}")
+    return CustomerTable(
+        sorted_ids,
+        created[order],
+        name[order],
+        Categorical.encode(segment[order], "customers.segment"),
+        Categorical.encode(plan[order], "customers.plan"),
+        {k: v[order] for k, v in attributes.items()},
+    )
+
+
+def _lookup(customers: CustomerTable, ids: ObjArray, field: str) -> I32Array:
+    wanted = _strings(ids)
+    known = customers.ids
+    if wanted.size == 0:
+        return np.empty(0, dtype=np.int32)
+    if known.size == 0:
+        unknown = np.arange(wanted.size)
+        pos = np.zeros(wanted.size, dtype=np.intp)
+    else:
+        pos = np.minimum(np.searchsorted(known, wanted), known.size - 1)
+        unknown = np.flatnonzero(known[pos] != wanted)
+    if unknown.size:
+        raise ValidationError(
+            f"{field}: {unknown.size} row(s) refer to unknown customer ids: "
+            f"{_first_rows(unknown, wanted)}"
+        )
+    return pos.astype(np.int32)
+
+
+def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> SubscriptionTable:
+    ids = _string_column(cols["id"], "subscriptions.id", allow_missing=False)
+    cust = _string_column(cols["customer_id"], "subscriptions.customer_id", allow_missing=False)
+    plan = _string_column(cols["plan"], "subscriptions.plan", allow_missing=False)
+    mrr = _float_column(cols["mrr"], "subscriptions.mrr")
+    currency = _string_column(cols["currency"], "subscriptions.currency", allow_missing=False)
+    started = _time_column(cols["started_at"], "subscriptions.started_at", allow_missing=False)
+    n = len(ids)
+    ended = (
+        _time_column(cols["ended_at"], "subscriptions.ended_at", allow_missing=True)
+        if "ended_at" in cols
+        else np.full(n, NAT, dtype=DT64)
+    )
+    reason = (
+        _string_column(cols["cancel_reason"], "subscriptions.cancel_reason", allow_missing=True)
+        if "cancel_reason" in cols
+        else np.full(n, None, dtype=object)
+    )
+    _check_lengths(
+        "subscriptions",
+        {"id": ids, "customer_id": cust, "plan": plan, "mrr": mrr, "currency": currency,
+         "started_at": started, "ended_at": ended, "cancel_reason": reason},
+    )
+    bad = np.flatnonzero(~np.isfinite(mrr) | (mrr < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValidationError(
+            f"subscriptions row {i} (id {ids[i]!r}): mrr must be a finite number >= 0, got {mrr[i]!r}"
+        )
+    cur = _strings(currency)
+    bad = np.flatnonzero((np.char.str_len(cur) != 3) | ~np.char.isupper(cur) | ~np.char.isalpha(cur)) if n else np.empty(0, int)
+    if bad.size:
+        i = int(bad[0])
+        raise ValidationError(
+            f"subscriptions row {i} (id {ids[i]!r}): currency must be an ISO 4217 code of three "
+            f"capital letters such as 'USD', got {cur[i]!r}"
+        )
+    bad = np.flatnonzero(~np.isnat(ended) & (ended < started))
+    if bad.size:
+        i = int(bad[0])
+        raise ValidationError(
+            f"subscriptions row {i} (id {ids[i]!r}): ended_at {ended[i]} is before started_at {started[i]}"
+        )
+    id_str = _strings(ids)
+    if n:
+        srt = np.sort(id_str)
+        dup = np.flatnonzero(srt[1:] == srt[:-1])
+        if dup.size:
+            raise ValidationError(f"subscriptions.id has duplicates, e.g. {srt[dup[0]]!r}")
+    code = _lookup(customers, cust, "subscriptions.customer_id")
+    order = np.lexsort((id_str, started, code)) if n else np.empty(0, dtype=np.intp)
+    return SubscriptionTable(
+        id_str[order] if n else np.empty(0, dtype="U1"),
+        code[order],
+        Categorical.encode(plan[order], "subscriptions.plan"),
+        mrr[order],
+        Categorical.encode(currency[order], "subscriptions.currency"),
+        started[order],
+        ended[order],
+        Categorical.encode(reason[order], "subscriptions.cancel_reason"),
+        len(customers),
+    )
+
+
+def _encode_kinds(kinds: ObjArray) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
+    if kinds.size == 0:
+        return np.empty(0, dtype=np.int16), BUILTIN_KINDS
+    found, inverse = np.unique(_strings(kinds), return_inverse=True)
+    custom = sorted(set(found.tolist()) - set(BUILTIN_KINDS))
+    vocabulary = BUILTIN_KINDS + tuple(custom)
+    position = {k: i for i, k in enumerate(vocabulary)}
+    remap = np.array([position[k] for k in found.tolist()], dtype=np.int16)
+    return remap[inverse], vocabulary
+
+
+def _encode_events(cols: dict[str, Any], customers: CustomerTable) -> EventTable:
+    cust = _string_column(cols.pop("customer_id"), "events.customer_id", allow_missing=False)
+    kind_names = _string_column(cols.pop("kind"), "events.kind", allow_missing=False)
+    time = _time_column(cols.pop("occurred_at"), "events.occurred_at", allow_missing=False)
+    n = len(cust)
+    value = _float_column(cols.pop("value"), "events.value") if "value" in cols else np.full(n, np.nan)
+    props = {
+        name: Categorical.encode(col, f"events.{name}") for name, col in sorted(cols.items())
+    }
+    _check_lengths(
+        "events",
+        {"customer_id": cust, "kind": kind_names, "occurred_at": time, "value": value,
+         **{k: v.codes for k, v in props.items()}},
+    )
+    kind, vocabulary = _encode_kinds(kind_names)
+    _check_event_values(kind, vocabulary, value, props, cust, time)
+    code = _lookup(customers, cust, "events.customer_id")
+    # Sort by (customer, time); break exact ties by every other column so the result
+    # does not depend on input order.
+    order = np.lexsort((time, code)) if n else np.empty(0, dtype=np.intp)
+    if n > 1:
+        c_s, t_s = code[order], time[order]
+        if np.any((c_s[1:] == c_s[:-1]) & (t_s[1:] == t_s[:-1])):
+            keys = [p.codes for _, p in sorted(props.items(), reverse=True)]
+            order = np.lexsort((*keys, value, kind, time, code))
+    return EventTable(
+        code[order],
+        kind[order],
+        time[order],
+        value[order],
+        {k: v.take(order) for k, v in props.items()},
+        vocabulary,
+        len(customers),
+    )
+
+
+def _event_problem_rows(
+    kind: npt.NDArray[np.int16],
+    vocabulary: tuple[str, ...],
+    value: FloatArray,
+    props: Mapping[str, Categorical],
+) -> npt.NDArray[np.bool_]:
+    """Mask of events that break :func:`custsuccess.models.event_value_problem`."""
+
+    def is_kind(k: EventKind) -> npt.NDArray[np.bool_]:
+        return kind == np.int16(vocabulary.index(k.value))
+
+    bad = np.isinf(value)
+    needs_value = is_kind(EventKind.TIME_ON_SITE) | is_kind(EventKind.PURCHASE) | is_kind(EventKind.NPS_RESPONSE)
+    bad |= needs_value & np.isnan(value)
+    nps = is_kind(EventKind.NPS_RESPONSE)
+    with np.errstate(invalid="ignore"):
+        bad |= nps & ((value < 0) | (value > 10) | (value != np.round(value)))
+        bad |= (is_kind(EventKind.PURCHASE) | is_kind(EventKind.TIME_ON_SITE)) & (value < 0)
+    support = is_kind(EventKind.SUPPORT_REQUEST) | is_kind(EventKind.SUPPORT_REPLY)
+    if support.any():
+        channel = props.get("channel", Categorical.missing(len(kind)))
+        allowed = np.array([c in SUPPORT_CHANNELS for c in channel.categories] + [False])
+        ticket = props.get("ticket", Categorical.missing(len(kind)))
+        bad |= support & (~allowed[channel.codes] | (ticket.codes < 0))
+    feature_used = is_kind(EventKind.FEATURE_USED)
+    if feature_used.any():
+        feature = props.get("feature", Categorical.missing(len(kind)))
+        bad |= feature_used & (feature.codes < 0)
+    return bad
+
+
+def _check_event_values(
+    kind: npt.NDArray[np.int16],
+    vocabulary: tuple[str, ...],
+    value: FloatArray,
+    props: Mapping[str, Categorical],
+    customer_ids: ObjArray,
+    time: TimeArray,
+) -> None:
+    bad = np.flatnonzero(_event_problem_rows(kind, vocabulary, value, props))
+    if not bad.size:
+        return
+    i = int(bad[0])
+    name = vocabulary[int(kind[i])]
+    k: EventKind | str = EventKind(name) if name in BUILTIN_KINDS else name
+    v = None if math.isnan(value[i]) else float(value[i])
+    row_props = {p: c.categories[c.codes[i]] for p, c in props.items() if c.codes[i] >= 0}
+    problem = event_value_problem(k, v, row_props) or f"value {v!r} is not valid"
+    more = f" ({bad.size} bad rows in all)" if bad.size > 1 else ""
+    raise ValidationError(
+        f"events row {i} (customer {customer_ids[i]!r}, kind {name!r} at {time[i]}): {problem}{more}"
+    )
+
+
+def _validate_tables(
+    customers: CustomerTable, subscriptions: SubscriptionTable, events: EventTable
+) -> None:
+    """Whole-array checks of tables handed straight to ``Dataset(...)``."""
+    n = len(customers)
+    ids = customers.ids
+    if n > 1 and not np.all(ids[1:] > ids[:-1]):
+        raise ValidationError("customers.ids must be unique and sorted ascending")
+    if np.isnat(customers.created_at).any():
+        raise ValidationError("customers.created_at has missing values")
+    for label, table in (("subscriptions", subscriptions), ("events", events)):
+        if table.n_customers != n:
+            raise ValidationError(f"{label}.n_customers is {table.n_customers}, expected {n}")
+        codes = table.customer
+        if codes.size and (codes.min() < 0 or codes.max() >= n):
+            raise ValidationError(f"{label}.customer has codes outside 0..{n - 1}")
+        if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
+            raise ValidationError(f"{label} must be sorted by customer index")
+    c, t = events.customer, events.time
+    if len(events) > 1 and np.any((c[1:] == c[:-1]) & (t[1:] < t[:-1])):
+        raise ValidationError("events must be sorted by time within each customer")
+    if np.isnat(t).any():
+        raise ValidationError("events.time has missing values")
+    if events.kinds[: len(BUILTIN_KINDS)] != BUILTIN_KINDS:
+        raise ValidationError("events.kinds must start with the built-in kinds in order")
+    if len(events) and (events.kind.min() < 0 or events.kind.max() >= len(events.kinds)):
+        raise ValidationError("events.kind has codes outside the vocabulary")
+    bad = np.flatnonzero(_event_problem_rows(events.kind, events.kinds, events.value, events.properties))
+    if bad.size:
+        i = int(bad[0])
+        raise ValidationError(
+            f"events row {i} (customer {ids[events.customer[i]]!r}, kind "
+            f"{events.kinds[events.kind[i]]!r}): value {events.value[i]!r} or its properties "
+            "break the kind's rules"
+        )
+    mrr = subscriptions.mrr
+    if np.any(~np.isfinite(mrr) | (mrr < 0)):
+        raise ValidationError("subscriptions.mrr must be finite and >= 0")
+    if np.isnat(subscriptions.started_at).any():
+        raise ValidationError("subscriptions.started_at has missing values")
+    ended = subscriptions.ended_at
+    if np.any(~np.isnat(ended) & (ended < subscriptions.started_at)):
+        raise ValidationError("subscriptions.ended_at is before started_at")
