@@ -25,20 +25,31 @@ _EXPORTS: dict[str, str] = {
     "EventKind": "custsuccess.models",
     "Dataset": "custsuccess.dataset",
     "Categorical": "custsuccess.dataset",
+    "hookimpl": "custsuccess.hookspecs",
+    "Registry": "custsuccess.plugins",
+    "Contribution": "custsuccess.plugins",
+    "PluginWarning": "custsuccess.plugins",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
-if TYPE_CHECKING:
-    from custsuccess.dataset import Categorical, Dataset
-    from custsuccess.errors import (
-        ConvergenceError,
-        CustSuccessError,
-        NotFittedError,
-        PluginError,
-        ValidationError,
-    )
-    from custsuccess.models import Customer, Event, EventKind, Subscription, SubscriptionStatus
+if TYPE_CHECKING:  # explicit "X as X" re-exports, so type checkers see the lazy names
+    from custsuccess.dataset import Categorical as Categorical
+    from custsuccess.dataset import Dataset as Dataset
+    from custsuccess.errors import ConvergenceError as ConvergenceError
+    from custsuccess.errors import CustSuccessError as CustSuccessError
+    from custsuccess.errors import NotFittedError as NotFittedError
+    from custsuccess.errors import PluginError as PluginError
+    from custsuccess.errors import ValidationError as ValidationError
+    from custsuccess.hookspecs import hookimpl as hookimpl
+    from custsuccess.models import Customer as Customer
+    from custsuccess.models import Event as Event
+    from custsuccess.models import EventKind as EventKind
+    from custsuccess.models import Subscription as Subscription
+    from custsuccess.models import SubscriptionStatus as SubscriptionStatus
+    from custsuccess.plugins import Contribution as Contribution
+    from custsuccess.plugins import PluginWarning as PluginWarning
+    from custsuccess.plugins import Registry as Registry
 
 
 def __getattr__(name: str) -> Any:

@@ -93,7 +93,8 @@ def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValidationError(f"{field} must be a moment, got NaT")
-        return value.astype(DT64)
+        converted: np.datetime64 = value.astype(DT64)
+        return converted
     if isinstance(value, str):
         value = _parse_iso(value, field)
     if isinstance(value, datetime):
@@ -158,39 +159,43 @@ def _time_column(column: Any, field: str, *, allow_missing: bool) -> TimeArray:
     return out
 
 
-def _string_column(column: Any, field: str, *, allow_missing: bool) -> ObjArray:
-    """A column of str (None where missing) as an object array."""
-    arr = np.asarray(column)
+def _string_column(column: Any, field: str, *, allow_missing: bool) -> StrArray:
+    """A column of strings as a fixed-width unicode array, ``""`` where missing.
+
+    Unicode arrays pass through without a per-row loop; other input (lists, object arrays,
+    pandas columns with None/NaN) is checked row by row so that a number is never quietly
+    turned into text.
+    """
+    # Lists go through object dtype so numpy cannot quietly turn 3 into '3'.
+    arr = (
+        np.asarray(column, dtype=object)
+        if isinstance(column, (list, tuple))
+        else np.asarray(column)
+    )
     if arr.ndim != 1:
         raise ValidationError(f"{field} must be one-dimensional, got shape {arr.shape}")
-    if arr.dtype.kind == "U":
-        out = arr.astype(object)
-        empty = np.flatnonzero(arr == "")
+    if arr.dtype.kind != "U":
+        items = arr.tolist()
+        for i, item in enumerate(items):
+            if _is_missing(item):
+                items[i] = ""
+            elif not isinstance(item, str):
+                raise ValidationError(f"{field} must hold strings, got {item!r} at row {i}")
+        arr = np.array(items, dtype=str) if items else np.empty(0, dtype="U1")
+    if not allow_missing:
+        empty = np.flatnonzero(np.char.str_len(arr) == 0) if arr.size else arr
         if empty.size:
-            if not allow_missing:
-                raise ValidationError(f"{field} must be a non-empty string, got '' at row {int(empty[0])}")
-            out[empty] = None
-        return out
-    out = np.empty(arr.shape, dtype=object)
-    for i, item in enumerate(arr.tolist()):
-        if _is_missing(item) or item == "":
-            if not allow_missing:
-                raise ValidationError(
-                    f"{field} must be a non-empty string, got {item!r} at row {i}"
-                )
-            out[i] = None
-        elif isinstance(item, str):
-            out[i] = item
-        else:
-            raise ValidationError(f"{field} must hold strings, got {item!r} at row {i}")
+            i = int(empty[0])
+            got = _py(np.asarray(column, dtype=object)[i])
+            raise ValidationError(f"{field} must be a non-empty string, got {got!r} at row {i}")
+    return arr
+
+
+def _optional_text(values: StrArray) -> ObjArray:
+    """Text with ``""`` for missing as an object array with None for missing."""
+    out = values.astype(object)
+    out[values == ""] = None
     return out
-
-
-def _strings(values: ObjArray) -> StrArray:
-    """Non-missing strings as a fixed-width unicode array (for sorting and searching)."""
-    if values.size == 0:
-        return np.empty(0, dtype="U1")
-    return values.astype(str)
 
 
 def _float_column(column: Any, field: str) -> FloatArray:
@@ -219,17 +224,17 @@ def _check_lengths(table: str, columns: Mapping[str, npt.NDArray[Any]]) -> int:
     return next(iter(lengths.values()), 0)
 
 
-def _read_columns(source: ColumnSource | None, table: str, required: Sequence[str]) -> dict[str, Any]:
+def _read_columns(
+    source: ColumnSource | None, table: str, required: Sequence[str]
+) -> dict[str, Any]:
     if source is None:
         if required:
             return {name: np.empty(0, dtype=object) for name in required}
         return {}
-    names = [str(k) for k in source.keys()]
+    names = [str(k) for k in source.keys()]  # noqa: SIM118 (DataFrames too)
     missing = [name for name in required if name not in names]
     if missing:
-        raise ValidationError(
-            f"{table}: missing required column(s) {missing}; got columns {names}"
-        )
+        raise ValidationError(f"{table}: missing required column(s) {missing}; got columns {names}")
     return {name: source[name] for name in names}
 
 
@@ -258,13 +263,14 @@ class Categorical:
     @classmethod
     def encode(cls, values: Any, field: str = "values") -> Categorical:
         """Encode strings (None, NaN or '' for missing); categories come out sorted."""
-        obj = values if isinstance(values, np.ndarray) and values.dtype == object else None
-        if obj is None:
-            obj = _string_column(values, field, allow_missing=True)
-        present = np.array([v is not None for v in obj.tolist()], dtype=bool) if obj.size else np.zeros(0, bool)
-        codes = np.full(obj.shape, -1, dtype=np.int32)
+        text = _string_column(values, field, allow_missing=True)
+        present = text != ""
+        if present.all():
+            cats, inverse = np.unique(text, return_inverse=True)
+            return cls(inverse.astype(np.int32), tuple(str(c) for c in cats))
+        codes = np.full(text.shape, -1, dtype=np.int32)
         if present.any():
-            cats, inverse = np.unique(_strings(obj[present]), return_inverse=True)
+            cats, inverse = np.unique(text[present], return_inverse=True)
             codes[present] = inverse.astype(np.int32)
             return cls(codes, tuple(str(c) for c in cats))
         return cls(codes, ())
@@ -279,7 +285,11 @@ class Categorical:
 
     def code_of(self, value: str) -> int:
         """The code of ``value``, or -1 when it does not occur."""
-        i = int(np.searchsorted(np.asarray(self.categories, dtype=str), value)) if self.categories else 0
+        i = (
+            int(np.searchsorted(np.asarray(self.categories, dtype=str), value))
+            if self.categories
+            else 0
+        )
         return i if i < len(self.categories) and self.categories[i] == value else -1
 
     def decode(self) -> ObjArray:
@@ -342,7 +352,9 @@ class SubscriptionTable:
         """``offsets[c]:offsets[c + 1]`` are customer ``c``'s rows."""
         return _offsets(self.customer, self.n_customers)
 
-    def take(self, index: Any, *, customer_shift: int = 0, n_customers: int | None = None) -> SubscriptionTable:
+    def take(
+        self, index: Any, *, customer_shift: int = 0, n_customers: int | None = None
+    ) -> SubscriptionTable:
         customer = self.customer[index]
         if customer_shift:
             customer = customer - np.int32(customer_shift)
@@ -708,9 +720,11 @@ class Dataset:
 
     def index_of(self, customer_ids: str | Iterable[str]) -> npt.NDArray[np.intp]:
         """Customer indexes of ``customer_ids``; an unknown id is a ValidationError."""
-        wanted = np.atleast_1d(np.asarray(
-            [customer_ids] if isinstance(customer_ids, str) else list(customer_ids), dtype=str
-        ))
+        wanted = np.atleast_1d(
+            np.asarray(
+                [customer_ids] if isinstance(customer_ids, str) else list(customer_ids), dtype=str
+            )
+        )
         ids = self._customers.ids
         if ids.size == 0:
             pos = np.zeros(wanted.shape, dtype=np.intp)
@@ -848,7 +862,7 @@ class Dataset:
                     if not np.array_equal(col, other_col, equal_nan=True):
                         return False
                 elif col.shape != other_col.shape or not all(
-                    x == y for x, y in zip(col.tolist(), other_col.tolist())
+                    x == y for x, y in zip(col.tolist(), other_col.tolist(), strict=True)
                 ):
                     return False
         return True
@@ -886,16 +900,18 @@ def _encode_customers(cols: dict[str, Any]) -> CustomerTable:
     ids = _string_column(cols.pop("id"), "customers.id", allow_missing=False)
     created = _time_column(cols.pop("created_at"), "customers.created_at", allow_missing=False)
     n = _check_lengths("customers", {"id": ids, "created_at": created})
-    name = (
-        _string_column(cols.pop("name"), "customers.name", allow_missing=True)
-        if "name" in cols
-        else np.full(n, None, dtype=object)
+    empty = np.full(n, "", dtype="U1")
+    name, segment, plan = (
+        _string_column(cols.pop(key), f"customers.{key}", allow_missing=True)
+        if key in cols
+        else empty
+        for key in ("name", "segment", "plan")
     )
-    segment = _string_column(cols.pop("segment"), "customers.segment", allow_missing=True) if "segment" in cols else np.full(n, None, dtype=object)
-    plan = _string_column(cols.pop("plan"), "customers.plan", allow_missing=True) if "plan" in cols else np.full(n, None, dtype=object)
     attributes = {k: np.array(v, copy=True) for k, v in cols.items()}
-    _check_lengths("customers", {"id": ids, "name": name, "segment": segment, "plan": plan, **attributes})
-    id_str = _strings(ids)
+    _check_lengths(
+        "customers", {"id": ids, "name": name, "segment": segment, "plan": plan, **attributes}
+    )
+    id_str = ids
     order = np.argsort(id_str, kind="stable")
     sorted_ids = id_str[order]
     dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
@@ -905,15 +921,15 @@ def _encode_customers(cols: dict[str, Any]) -> CustomerTable:
     return CustomerTable(
         sorted_ids,
         created[order],
-        name[order],
+        _optional_text(name[order]),
         Categorical.encode(segment[order], "customers.segment"),
         Categorical.encode(plan[order], "customers.plan"),
         {k: v[order] for k, v in attributes.items()},
     )
 
 
-def _lookup(customers: CustomerTable, ids: ObjArray, field: str) -> I32Array:
-    wanted = _strings(ids)
+def _lookup(customers: CustomerTable, ids: StrArray, field: str) -> I32Array:
+    wanted = ids
     known = customers.ids
     if wanted.size == 0:
         return np.empty(0, dtype=np.int32)
@@ -947,43 +963,58 @@ def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> Sub
     reason = (
         _string_column(cols["cancel_reason"], "subscriptions.cancel_reason", allow_missing=True)
         if "cancel_reason" in cols
-        else np.full(n, None, dtype=object)
+        else np.full(n, "", dtype="U1")
     )
     _check_lengths(
         "subscriptions",
-        {"id": ids, "customer_id": cust, "plan": plan, "mrr": mrr, "currency": currency,
-         "started_at": started, "ended_at": ended, "cancel_reason": reason},
+        {
+            "id": ids,
+            "customer_id": cust,
+            "plan": plan,
+            "mrr": mrr,
+            "currency": currency,
+            "started_at": started,
+            "ended_at": ended,
+            "cancel_reason": reason,
+        },
     )
     bad = np.flatnonzero(~np.isfinite(mrr) | (mrr < 0))
     if bad.size:
         i = int(bad[0])
         raise ValidationError(
-            f"subscriptions row {i} (id {ids[i]!r}): mrr must be a finite number >= 0, got {mrr[i]!r}"
+            f"subscriptions row {i} (id {str(ids[i])!r}): mrr must be a finite number >= 0, "
+            f"got {float(mrr[i])!r}"
         )
-    cur = _strings(currency)
-    bad = np.flatnonzero((np.char.str_len(cur) != 3) | ~np.char.isupper(cur) | ~np.char.isalpha(cur)) if n else np.empty(0, int)
+    cur = currency
+    bad = (
+        np.flatnonzero((np.char.str_len(cur) != 3) | ~np.char.isupper(cur) | ~np.char.isalpha(cur))
+        if n
+        else np.empty(0, int)
+    )
     if bad.size:
         i = int(bad[0])
         raise ValidationError(
-            f"subscriptions row {i} (id {ids[i]!r}): currency must be an ISO 4217 code of three "
-            f"capital letters such as 'USD', got {cur[i]!r}"
+            f"subscriptions row {i} (id {str(ids[i])!r}): currency must be an ISO 4217 code "
+            "of three "
+            f"capital letters such as 'USD', got {str(cur[i])!r}"
         )
     bad = np.flatnonzero(~np.isnat(ended) & (ended < started))
     if bad.size:
         i = int(bad[0])
         raise ValidationError(
-            f"subscriptions row {i} (id {ids[i]!r}): ended_at {ended[i]} is before started_at {started[i]}"
+            f"subscriptions row {i} (id {str(ids[i])!r}): ended_at {ended[i]} is before "
+            f"started_at {started[i]}"
         )
-    id_str = _strings(ids)
+    id_str = ids
     if n:
         srt = np.sort(id_str)
         dup = np.flatnonzero(srt[1:] == srt[:-1])
         if dup.size:
-            raise ValidationError(f"subscriptions.id has duplicates, e.g. {srt[dup[0]]!r}")
+            raise ValidationError(f"subscriptions.id has duplicates, e.g. {str(srt[dup[0]])!r}")
     code = _lookup(customers, cust, "subscriptions.customer_id")
     order = np.lexsort((id_str, started, code)) if n else np.empty(0, dtype=np.intp)
     return SubscriptionTable(
-        id_str[order] if n else np.empty(0, dtype="U1"),
+        id_str[order],
         code[order],
         Categorical.encode(plan[order], "subscriptions.plan"),
         mrr[order],
@@ -995,10 +1026,10 @@ def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> Sub
     )
 
 
-def _encode_kinds(kinds: ObjArray) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
+def _encode_kinds(kinds: StrArray) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
     if kinds.size == 0:
         return np.empty(0, dtype=np.int16), BUILTIN_KINDS
-    found, inverse = np.unique(_strings(kinds), return_inverse=True)
+    found, inverse = np.unique(kinds, return_inverse=True)
     custom = sorted(set(found.tolist()) - set(BUILTIN_KINDS))
     vocabulary = BUILTIN_KINDS + tuple(custom)
     position = {k: i for i, k in enumerate(vocabulary)}
@@ -1011,14 +1042,19 @@ def _encode_events(cols: dict[str, Any], customers: CustomerTable) -> EventTable
     kind_names = _string_column(cols.pop("kind"), "events.kind", allow_missing=False)
     time = _time_column(cols.pop("occurred_at"), "events.occurred_at", allow_missing=False)
     n = len(cust)
-    value = _float_column(cols.pop("value"), "events.value") if "value" in cols else np.full(n, np.nan)
-    props = {
-        name: Categorical.encode(col, f"events.{name}") for name, col in sorted(cols.items())
-    }
+    value = (
+        _float_column(cols.pop("value"), "events.value") if "value" in cols else np.full(n, np.nan)
+    )
+    props = {name: Categorical.encode(col, f"events.{name}") for name, col in sorted(cols.items())}
     _check_lengths(
         "events",
-        {"customer_id": cust, "kind": kind_names, "occurred_at": time, "value": value,
-         **{k: v.codes for k, v in props.items()}},
+        {
+            "customer_id": cust,
+            "kind": kind_names,
+            "occurred_at": time,
+            "value": value,
+            **{k: v.codes for k, v in props.items()},
+        },
     )
     kind, vocabulary = _encode_kinds(kind_names)
     _check_event_values(kind, vocabulary, value, props, cust, time)
@@ -1051,10 +1087,15 @@ def _event_problem_rows(
     """Mask of events that break :func:`custsuccess.models.event_value_problem`."""
 
     def is_kind(k: EventKind) -> npt.NDArray[np.bool_]:
-        return kind == np.int16(vocabulary.index(k.value))
+        mask: npt.NDArray[np.bool_] = kind == np.int16(vocabulary.index(k.value))
+        return mask
 
     bad = np.isinf(value)
-    needs_value = is_kind(EventKind.TIME_ON_SITE) | is_kind(EventKind.PURCHASE) | is_kind(EventKind.NPS_RESPONSE)
+    needs_value = (
+        is_kind(EventKind.TIME_ON_SITE)
+        | is_kind(EventKind.PURCHASE)
+        | is_kind(EventKind.NPS_RESPONSE)
+    )
     bad |= needs_value & np.isnan(value)
     nps = is_kind(EventKind.NPS_RESPONSE)
     with np.errstate(invalid="ignore"):
@@ -1078,7 +1119,7 @@ def _check_event_values(
     vocabulary: tuple[str, ...],
     value: FloatArray,
     props: Mapping[str, Categorical],
-    customer_ids: ObjArray,
+    customer_ids: StrArray,
     time: TimeArray,
 ) -> None:
     bad = np.flatnonzero(_event_problem_rows(kind, vocabulary, value, props))
@@ -1092,7 +1133,8 @@ def _check_event_values(
     problem = event_value_problem(k, v, row_props) or f"value {v!r} is not valid"
     more = f" ({bad.size} bad rows in all)" if bad.size > 1 else ""
     raise ValidationError(
-        f"events row {i} (customer {customer_ids[i]!r}, kind {name!r} at {time[i]}): {problem}{more}"
+        f"events row {i} (customer {str(customer_ids[i])!r}, kind {name!r} at {time[i]}): "
+        f"{problem}{more}"
     )
 
 
@@ -1123,12 +1165,15 @@ def _validate_tables(
         raise ValidationError("events.kinds must start with the built-in kinds in order")
     if len(events) and (events.kind.min() < 0 or events.kind.max() >= len(events.kinds)):
         raise ValidationError("events.kind has codes outside the vocabulary")
-    bad = np.flatnonzero(_event_problem_rows(events.kind, events.kinds, events.value, events.properties))
+    bad = np.flatnonzero(
+        _event_problem_rows(events.kind, events.kinds, events.value, events.properties)
+    )
     if bad.size:
         i = int(bad[0])
         raise ValidationError(
-            f"events row {i} (customer {ids[events.customer[i]]!r}, kind "
-            f"{events.kinds[events.kind[i]]!r}): value {events.value[i]!r} or its properties "
+            f"events row {i} (customer {str(ids[events.customer[i]])!r}, kind "
+            f"{events.kinds[events.kind[i]]!r}): value {float(events.value[i])!r} or its "
+            "properties "
             "break the kind's rules"
         )
     mrr = subscriptions.mrr

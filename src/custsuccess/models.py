@@ -88,8 +88,7 @@ def _label(instance: Any) -> str:
 def _non_empty_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
-            f"{type(instance).__name__}.{attribute.name} must be a non-empty string, "
-            f"got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be a non-empty string, got {value!r}"
         )
 
 
@@ -112,9 +111,7 @@ def _aware_datetime(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
         )
 
 
-def _optional_aware_datetime(
-    instance: Any, attribute: attrs.Attribute[Any], value: Any
-) -> None:
+def _optional_aware_datetime(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None:
         _aware_datetime(instance, attribute, value)
 
@@ -131,8 +128,7 @@ def _string_keys(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[
     for key in value:
         if not isinstance(key, str) or not key:
             raise ValidationError(
-                f"{_label(instance)}: {attribute.name} keys must be non-empty strings, "
-                f"got {key!r}"
+                f"{_label(instance)}: {attribute.name} keys must be non-empty strings, got {key!r}"
             )
 
 
@@ -148,7 +144,7 @@ def _string_values(
             )
 
 
-def _to_kind(value: EventKind | str) -> EventKind | str:
+def _to_kind(value: Any) -> Any:
     if isinstance(value, EventKind):
         return value
     if isinstance(value, str):
@@ -163,8 +159,9 @@ def _optional_float(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        # Reported by the validator with the field's name.
-        return value  # type: ignore[no-any-return]
+        # Left as it is, for the validator to report with the field's name.
+        result: Any = value
+        return result  # type: ignore[no-any-return]
     return float(value)
 
 
@@ -211,9 +208,7 @@ class Subscription:
     mrr: float = attrs.field(converter=_optional_float)
     currency: str = attrs.field()
     started_at: datetime = attrs.field(validator=_aware_datetime)
-    ended_at: datetime | None = attrs.field(
-        default=None, validator=_optional_aware_datetime
-    )
+    ended_at: datetime | None = attrs.field(default=None, validator=_optional_aware_datetime)
     cancel_reason: str | None = attrs.field(default=None, kw_only=True, validator=_optional_str)
 
     @mrr.validator
@@ -306,8 +301,10 @@ def event_value_problem(
         return f"value must be a finite number, got {value!r}"
     if kind in _KINDS_WITH_REQUIRED_VALUE and value is None:
         return "value is required for this kind"
-    if kind is EventKind.NPS_RESPONSE and value is not None and (
-        value < 0 or value > 10 or value != int(value)
+    if (
+        kind is EventKind.NPS_RESPONSE
+        and value is not None
+        and (value < 0 or value > 10 or value != int(value))
     ):
         return f"value must be an NPS answer, a whole number from 0 to 10, got {value!r}"
     if kind in (EventKind.PURCHASE, EventKind.TIME_ON_SITE) and value is not None and value < 0:

@@ -66,7 +66,9 @@ class Reasons:
         code = int(self.codes[i])
         if code < 0:
             return None
-        values = {k: v[i].item() if hasattr(v[i], "item") else v[i] for k, v in self.details.items()}
+        values = {
+            k: v[i].item() if hasattr(v[i], "item") else v[i] for k, v in self.details.items()
+        }
         return self.templates[code].format(**values)
 
     def take(self, index: Any) -> Reasons:
