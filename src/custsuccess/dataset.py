@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -451,7 +451,7 @@ class _Shared:
 class Dataset:
     """Customers, subscriptions and events as numpy columns; see the module docs.
 
-    >>> from datetime import datetime, timezone
+    >>> from datetime import datetime, timedelta, timezone
     >>> from custsuccess import Customer, Event
     >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
     >>> ds = Dataset.from_records(
@@ -510,40 +510,39 @@ class Dataset:
                     raise ValidationError(
                         f"{label}[{i}] must be a {kind.__name__}, got {type(item).__name__}"
                     )
+        # The records are validated already: build unicode and int64 columns directly so
+        # from_columns takes its fast path (this is the single-account hot path).
         attribute_names = sorted({k for c in cust for k in c.attributes})
         customer_columns: dict[str, Any] = {
-            "id": [c.id for c in cust],
-            "created_at": np.array([to_datetime64(c.created_at) for c in cust], dtype=DT64),
-            "name": np.array([c.name for c in cust], dtype=object),
-            "segment": np.array([c.segment for c in cust], dtype=object),
-            "plan": np.array([c.plan for c in cust], dtype=object),
+            "id": _text([c.id for c in cust]),
+            "created_at": _micros([c.created_at for c in cust]),
+            "name": _text([c.name or "" for c in cust]),
+            "segment": _text([c.segment or "" for c in cust]),
+            "plan": _text([c.plan or "" for c in cust]),
         }
         for key in attribute_names:
             customer_columns[key] = _attribute_list([c.attributes.get(key) for c in cust])
         subscription_columns: dict[str, Any] = {
-            "id": np.array([s.id for s in subs], dtype=object),
-            "customer_id": np.array([s.customer_id for s in subs], dtype=object),
-            "plan": np.array([s.plan for s in subs], dtype=object),
+            "id": _text([s.id for s in subs]),
+            "customer_id": _text([s.customer_id for s in subs]),
+            "plan": _text([s.plan for s in subs]),
             "mrr": np.array([s.mrr for s in subs], dtype=np.float64),
-            "currency": np.array([s.currency for s in subs], dtype=object),
-            "started_at": np.array([to_datetime64(s.started_at) for s in subs], dtype=DT64),
-            "ended_at": np.array(
-                [NAT if s.ended_at is None else to_datetime64(s.ended_at) for s in subs],
-                dtype=DT64,
-            ),
-            "cancel_reason": np.array([s.cancel_reason for s in subs], dtype=object),
+            "currency": _text([s.currency for s in subs]),
+            "started_at": _micros([s.started_at for s in subs]),
+            "ended_at": _micros([s.ended_at for s in subs]),
+            "cancel_reason": _text([s.cancel_reason or "" for s in subs]),
         }
         property_names = sorted({k for e in evs for k in e.properties})
         event_columns: dict[str, Any] = {
-            "customer_id": np.array([e.customer_id for e in evs], dtype=object),
-            "kind": np.array([str(e.kind) for e in evs], dtype=object),
-            "occurred_at": np.array([to_datetime64(e.occurred_at) for e in evs], dtype=DT64),
+            "customer_id": _text([e.customer_id for e in evs]),
+            "kind": _text([e.kind for e in evs]),
+            "occurred_at": _micros([e.occurred_at for e in evs]),
             "value": np.array(
                 [np.nan if e.value is None else e.value for e in evs], dtype=np.float64
             ),
         }
         for key in property_names:
-            event_columns[key] = np.array([e.properties.get(key) for e in evs], dtype=object)
+            event_columns[key] = _text([e.properties.get(key, "") for e in evs])
         return cls.from_columns(
             customers=customer_columns,
             subscriptions=subscription_columns,
@@ -885,6 +884,22 @@ class Dataset:
 
 def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def _text(values: list[str]) -> StrArray:
+    """Validated strings (str subclasses such as EventKind included) as a unicode array."""
+    return np.array(values, dtype=str) if values else np.empty(0, dtype="U1")
+
+
+def _micros(values: list[datetime | None]) -> TimeArray:
+    """Validated aware datetimes (None: NaT) as datetime64[us] UTC, by integer arithmetic."""
+    nat = np.iinfo(np.int64).min  # the int64 pattern of NaT
+    ticks = [nat if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+    return np.array(ticks, dtype=np.int64).view(DT64)
 
 
 def _attribute_list(values: list[Any]) -> npt.NDArray[Any]:
