@@ -33,4 +33,4 @@ def test_every_public_name_resolves() -> None:
 
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
-        _ = custsuccess.Nope  # type: ignore[attr-defined]
+        _ = custsuccess.Nope
