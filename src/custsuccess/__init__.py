@@ -29,11 +29,23 @@ _EXPORTS: dict[str, str] = {
     "Registry": "custsuccess.plugins",
     "Contribution": "custsuccess.plugins",
     "PluginWarning": "custsuccess.plugins",
+    "rfm_summary": "custsuccess.clv",
+    "rfm_from_dataset": "custsuccess.clv",
+    "BetaGeoModel": "custsuccess.clv",
+    "ParetoNBDModel": "custsuccess.clv",
+    "GammaGammaModel": "custsuccess.clv",
+    "ShiftedBetaGeometricModel": "custsuccess.clv",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # explicit "X as X" re-exports, so type checkers see the lazy names
+    from custsuccess.clv import BetaGeoModel as BetaGeoModel
+    from custsuccess.clv import GammaGammaModel as GammaGammaModel
+    from custsuccess.clv import ParetoNBDModel as ParetoNBDModel
+    from custsuccess.clv import ShiftedBetaGeometricModel as ShiftedBetaGeometricModel
+    from custsuccess.clv import rfm_from_dataset as rfm_from_dataset
+    from custsuccess.clv import rfm_summary as rfm_summary
     from custsuccess.dataset import Categorical as Categorical
     from custsuccess.dataset import Dataset as Dataset
     from custsuccess.errors import ConvergenceError as ConvergenceError
