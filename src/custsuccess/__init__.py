@@ -35,11 +35,18 @@ _EXPORTS: dict[str, str] = {
     "ParetoNBDModel": "custsuccess.clv",
     "GammaGammaModel": "custsuccess.clv",
     "ShiftedBetaGeometricModel": "custsuccess.clv",
+    "ChurnRecords": "custsuccess.churn",
+    "KaplanMeier": "custsuccess.churn",
+    "kaplan_meier": "custsuccess.churn",
+    "SQLiteStore": "custsuccess.store",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # explicit "X as X" re-exports, so type checkers see the lazy names
+    from custsuccess.churn import ChurnRecords as ChurnRecords
+    from custsuccess.churn import KaplanMeier as KaplanMeier
+    from custsuccess.churn import kaplan_meier as kaplan_meier
     from custsuccess.clv import BetaGeoModel as BetaGeoModel
     from custsuccess.clv import GammaGammaModel as GammaGammaModel
     from custsuccess.clv import ParetoNBDModel as ParetoNBDModel
@@ -62,6 +69,7 @@ if TYPE_CHECKING:  # explicit "X as X" re-exports, so type checkers see the lazy
     from custsuccess.plugins import Contribution as Contribution
     from custsuccess.plugins import PluginWarning as PluginWarning
     from custsuccess.plugins import Registry as Registry
+    from custsuccess.store import SQLiteStore as SQLiteStore
 
 
 def __getattr__(name: str) -> Any:

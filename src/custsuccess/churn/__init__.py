@@ -1,0 +1,74 @@
+"""Churn analysis: the churn database, pluggable churn reasons, patterns and survival.
+
+* :func:`records`: one row per churned customer as of a date, with tenure, reason (given
+  or classified by the churn-reason plugins), evidence, engagement trend, the period of
+  non-use before cancelling, MRR lost, segment and plan.
+* :mod:`custsuccess.churn.reasons`: the built-in classifiers.
+* :func:`reason_distribution`, :func:`tenure_by_reason`, :func:`inactivity_profile`,
+  :func:`churn_by`: patterns in the churn database.
+* :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis.
+
+See docs/churn.md for every definition and formula.
+"""
+
+from __future__ import annotations
+
+from custsuccess.churn._windows import DEFAULT_ACTIVITY_KINDS
+from custsuccess.churn.analysis import (
+    ChurnBy,
+    InactivityProfile,
+    ReasonDistribution,
+    TenureByReason,
+    churn_by,
+    inactivity_profile,
+    reason_distribution,
+    tenure_by_reason,
+)
+from custsuccess.churn.reasons import (
+    UNCLASSIFIED,
+    DisengagedReason,
+    DowngradePathReason,
+    GivenReason,
+    InvoluntaryReason,
+    NeverOnboardedReason,
+    SupportFrictionReason,
+    builtin_classifiers,
+)
+from custsuccess.churn.records import ChurnRecords, churned_accounts, records
+from custsuccess.churn.survival import (
+    KaplanMeier,
+    Lifetimes,
+    LogRankResult,
+    kaplan_meier,
+    lifetimes_from,
+    logrank_test,
+)
+
+__all__ = [
+    "DEFAULT_ACTIVITY_KINDS",
+    "UNCLASSIFIED",
+    "ChurnBy",
+    "ChurnRecords",
+    "DisengagedReason",
+    "DowngradePathReason",
+    "GivenReason",
+    "InactivityProfile",
+    "InvoluntaryReason",
+    "KaplanMeier",
+    "Lifetimes",
+    "LogRankResult",
+    "NeverOnboardedReason",
+    "ReasonDistribution",
+    "SupportFrictionReason",
+    "TenureByReason",
+    "builtin_classifiers",
+    "churn_by",
+    "churned_accounts",
+    "inactivity_profile",
+    "kaplan_meier",
+    "lifetimes_from",
+    "logrank_test",
+    "reason_distribution",
+    "records",
+    "tenure_by_reason",
+]

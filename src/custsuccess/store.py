@@ -1,0 +1,878 @@
+"""The embedded default database: a :class:`Dataset` and its churn records in SQLite.
+
+:class:`SQLiteStore` keeps one dataset (customers, subscriptions, events) and any number
+of churn-record snapshots (one per ``as_of``) in a single SQLite file, using only the
+standard library's :mod:`sqlite3`.
+
+Layout (schema version 1; see :data:`MIGRATIONS`):
+
+* ``customers`` and ``subscriptions``: one row per record, text as text and moments as
+  int64 microseconds since 1970-01-01 UTC, for queries in plain SQL.
+* ``events``, ``customer_columns`` and ``subscription_columns``: the same tables stored
+  by column, in chunks of ``chunk_rows`` rows; each SQL row is one chunk of one column as
+  raw little-endian numpy bytes (moments as int64 microseconds, text columns that repeat
+  as int32 codes into ``column_categories``, other text as fixed-width UTF-32).
+  :meth:`SQLiteStore.load` reads only these: a few hundred ``frombuffer`` copies for 20M
+  events, never a Python object per row (the row tables are for SQL; reading them back
+  would cost most of the load time, see docs/performance.md). ``dataset_columns`` lists
+  every column with its dtype, ``event_kinds`` the event-kind vocabulary.
+* ``customer_attributes``: each extra customer column as one row holding the whole
+  column (raw numpy bytes for numbers, booleans and times; JSON for text and mixed
+  values), so any dtype round-trips exactly.
+* ``churn_records``: one row per churned customer and ``as_of``, queryable with SQL.
+* ``schema_version``: the migrations applied; ``dataset_info``: counts and time window.
+
+Every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``; any failure rolls it
+back, so a reader sees the old data or the new, never half of it). The database runs in
+WAL mode, so readers keep reading the last committed data while a writer writes. All SQL
+is parameterised. Each thread uses its own connection (opened on first use).
+
+>>> import tempfile, pathlib
+>>> from custsuccess.churn._examples import small_dataset
+>>> folder = tempfile.TemporaryDirectory()
+>>> with SQLiteStore(pathlib.Path(folder.name) / "cs.db") as store:
+...     store.save(small_dataset())
+...     store.load().equals(small_dataset())
+True
+>>> folder.cleanup()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from custsuccess.dataset import (
+    Categorical,
+    CustomerTable,
+    Dataset,
+    EventTable,
+    SubscriptionTable,
+    to_datetime64,
+)
+from custsuccess.errors import CustSuccessError, ValidationError
+
+if TYPE_CHECKING:
+    from custsuccess.churn.records import ChurnRecords
+
+__all__ = ["MIGRATIONS", "Migration", "SQLiteStore", "StoreError"]
+
+#: int64 bit pattern of NaT: how a missing moment travels through SQL.
+_NAT: Final = int(np.iinfo(np.int64).min)
+_RAW_KINDS: Final = "biufcmMS"
+#: Default rows per stored chunk of an event column.
+DEFAULT_CHUNK_ROWS: Final = 1 << 20
+
+
+class StoreError(CustSuccessError):
+    """The database cannot do what was asked: it holds no dataset, or was written by a
+    newer custsuccess (schema version), or the file is not a custsuccess store."""
+
+
+@attrs.frozen(slots=True)
+class Migration:
+    """One step of the schema: ``statements`` run in one transaction, then
+    ``version`` is recorded in ``schema_version``."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+#: The schema, one migration per version, applied in order by :class:`SQLiteStore`.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "customers, subscriptions, chunked events, churn records",
+        (
+            """CREATE TABLE dataset_info (
+                key TEXT PRIMARY KEY,
+                value TEXT
+            )""",
+            """CREATE TABLE customers (
+                idx INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                created_at INTEGER NOT NULL,
+                name TEXT,
+                segment TEXT,
+                plan TEXT
+            )""",
+            """CREATE TABLE customer_attributes (
+                name TEXT PRIMARY KEY,
+                position INTEGER NOT NULL,
+                dtype TEXT NOT NULL,
+                encoding TEXT NOT NULL,
+                data BLOB NOT NULL
+            )""",
+            """CREATE TABLE subscriptions (
+                row INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                customer_idx INTEGER NOT NULL,
+                plan TEXT NOT NULL,
+                mrr REAL NOT NULL,
+                currency TEXT NOT NULL,
+                started_at INTEGER NOT NULL,
+                ended_at INTEGER,
+                cancel_reason TEXT
+            )""",
+            "CREATE INDEX subscriptions_customer ON subscriptions (customer_idx)",
+            "CREATE INDEX customers_segment ON customers (segment)",
+            """CREATE TABLE event_kinds (
+                code INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE
+            )""",
+            """CREATE TABLE dataset_columns (
+                tbl TEXT NOT NULL,
+                name TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                dtype TEXT NOT NULL,
+                stored_dtype TEXT NOT NULL,
+                PRIMARY KEY (tbl, name)
+            )""",
+            """CREATE TABLE column_categories (
+                tbl TEXT NOT NULL,
+                name TEXT NOT NULL,
+                code INTEGER NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (tbl, name, code)
+            )""",
+            *(
+                f"""CREATE TABLE {table} (
+                name TEXT NOT NULL,
+                chunk INTEGER NOT NULL,
+                first_row INTEGER NOT NULL,
+                n_rows INTEGER NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (name, chunk)
+            )"""
+                for table in ("customer_columns", "subscription_columns", "events")
+            ),
+            """CREATE TABLE churn_records (
+                as_of INTEGER NOT NULL,
+                customer_id TEXT NOT NULL,
+                customer_idx INTEGER NOT NULL,
+                started_at INTEGER NOT NULL,
+                churned_at INTEGER NOT NULL,
+                tenure_days REAL NOT NULL,
+                reason TEXT NOT NULL,
+                classifier TEXT NOT NULL,
+                evidence TEXT,
+                activity_slope REAL,
+                recent_activity_rate REAL,
+                lifetime_activity_rate REAL,
+                recent_vs_lifetime REAL,
+                last_activity_at INTEGER,
+                inactivity_days REAL NOT NULL,
+                mrr_lost REAL NOT NULL,
+                currency TEXT,
+                segment TEXT,
+                plan TEXT,
+                PRIMARY KEY (as_of, customer_id)
+            )""",
+            "CREATE INDEX churn_records_reason ON churn_records (as_of, reason)",
+        ),
+    ),
+)
+
+_CHURN_COLUMNS: Final = (
+    "customer_idx",
+    "customer_id",
+    "started_at",
+    "churned_at",
+    "tenure_days",
+    "reason",
+    "classifier",
+    "evidence",
+    "activity_slope",
+    "recent_activity_rate",
+    "lifetime_activity_rate",
+    "recent_vs_lifetime",
+    "last_activity_at",
+    "inactivity_days",
+    "mrr_lost",
+    "currency",
+    "segment",
+    "plan",
+)
+
+
+def _us(times: npt.NDArray[Any]) -> list[int | None]:
+    """Moments as int64 microseconds, None for NaT (a Python list for sqlite3)."""
+    raw = np.asarray(times).astype("datetime64[us]").view(np.int64)
+    out: list[int | None] = raw.tolist()
+    if (raw == _NAT).any():
+        for i in np.flatnonzero(raw == _NAT).tolist():
+            out[i] = None
+    return out
+
+
+def _floats(values: npt.NDArray[np.float64]) -> list[float | None]:
+    """Floats for sqlite3, None for NaN (SQLite would store NaN as NULL anyway)."""
+    out: list[float | None] = np.asarray(values, dtype=np.float64).tolist()
+    for i in np.flatnonzero(np.isnan(values)).tolist():
+        out[i] = None
+    return out
+
+
+def _times_from(values: Sequence[int | None]) -> npt.NDArray[np.datetime64]:
+    arr = np.array([_NAT if v is None else v for v in values], dtype=np.int64)
+    return arr.view("datetime64[us]")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def _encode_attribute(name: str, column: npt.NDArray[Any]) -> tuple[str, str, bytes]:
+    """(dtype, encoding, data) of one customer attribute column."""
+    arr = np.asarray(column)
+    if arr.ndim != 1:
+        raise ValidationError(
+            f"customers attribute {name!r}: only one-dimensional columns can be stored, got "
+            f"shape {arr.shape}"
+        )
+    if arr.dtype.kind in _RAW_KINDS:
+        little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        return little.dtype.str, "raw", np.ascontiguousarray(little).tobytes()
+    values = arr.tolist()
+    if arr.dtype.kind == "O":
+        for i, value in enumerate(values):
+            if value is not None and not isinstance(value, (str, bool, int, float, np.generic)):
+                raise ValidationError(
+                    f"customers attribute {name!r} row {i}: cannot store a "
+                    f"{type(value).__name__} ({value!r}); store text, numbers, booleans or None"
+                )
+    elif arr.dtype.kind != "U":
+        raise ValidationError(
+            f"customers attribute {name!r}: cannot store columns of dtype {arr.dtype}"
+        )
+    try:
+        text = json.dumps(values, default=_json_default, allow_nan=True)
+    except TypeError as exc:
+        raise ValidationError(
+            f"customers attribute {name!r}: cannot store a value of type {exc}"
+        ) from None
+    return arr.dtype.str, "json", text.encode("utf-8")
+
+
+def _decode_attribute(dtype: str, encoding: str, data: bytes) -> npt.NDArray[Any]:
+    if encoding == "raw":
+        raw: npt.NDArray[Any] = np.frombuffer(data, dtype=np.dtype(dtype)).copy()
+        return raw
+    values = json.loads(data.decode("utf-8"))
+    if np.dtype(dtype).kind == "O":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    restored: npt.NDArray[Any] = np.array(values, dtype=np.dtype(dtype))
+    return restored
+
+
+#: The SQL table holding the column chunks of each dataset table (constants: table
+#: names cannot be SQL parameters).
+_CHUNK_TABLES: Final = {
+    "customers": "customer_columns",
+    "subscriptions": "subscription_columns",
+    "events": "events",
+}
+
+#: A stored column: its values as stored, the categories of a categorical column (else
+#: None), and the dtype it is loaded as.
+_Column = tuple[npt.NDArray[Any], "tuple[str, ...] | None", str]
+
+
+def _little(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Little-endian; fixed-width unicode as one byte per character when all is ASCII."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "U":
+        try:
+            return arr.astype(f"S{max(arr.dtype.itemsize // 4, 1)}")
+        except UnicodeEncodeError:
+            pass
+    return arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+
+
+def _loaded_dtype(original: npt.NDArray[Any]) -> str:
+    """The dtype a stored column is loaded as (little-endian)."""
+    return str(original.dtype.newbyteorder("<").str)
+
+
+def _text(values: npt.NDArray[np.object_]) -> npt.NDArray[np.str_]:
+    """Optional text (None where missing) as fixed-width unicode, '' where missing."""
+    if values.size == 0:
+        return np.empty(0, dtype="<U1")
+    missing = ~values.astype(bool)  # None is falsy; a dataset never holds '' (missing)
+    text: npt.NDArray[np.str_] = np.where(missing, "", values).astype(str)
+    return text
+
+
+def _optional_text(values: npt.NDArray[np.str_]) -> npt.NDArray[np.object_]:
+    """The inverse of :func:`_text`: '' back to None, as an object array."""
+    out = values.astype(object)
+    out[values == ""] = None
+    return out
+
+
+def _dataset_columns(
+    customers: CustomerTable, subs: SubscriptionTable, events: EventTable
+) -> dict[str, dict[str, _Column]]:
+    """Every column of the three tables, in the form it is stored."""
+
+    def cat(column: Categorical) -> _Column:
+        return _little(column.codes.astype(np.int32, copy=False)), column.categories, "<i4"
+
+    def plain(values: npt.NDArray[Any]) -> _Column:
+        return _little(values), None, _loaded_dtype(values)
+
+    def time(values: npt.NDArray[np.datetime64]) -> _Column:
+        return _little(values.astype("datetime64[us]").view(np.int64)), None, "<i8"
+
+    return {
+        "customers": {
+            "id": plain(customers.ids),
+            "created_at": time(customers.created_at),
+            "name": plain(_text(customers.name)),
+            "segment": cat(customers.segment),
+            "plan": cat(customers.plan),
+        },
+        "subscriptions": {
+            "id": plain(subs.ids),
+            "customer": plain(subs.customer.astype(np.int32, copy=False)),
+            "plan": cat(subs.plan),
+            "mrr": plain(subs.mrr.astype(np.float64, copy=False)),
+            "currency": cat(subs.currency),
+            "started_at": time(subs.started_at),
+            "ended_at": time(subs.ended_at),
+            "cancel_reason": cat(subs.cancel_reason),
+        },
+        "events": {
+            "customer": plain(events.customer.astype(np.int32, copy=False)),
+            "kind": plain(events.kind.astype(np.int16, copy=False)),
+            "time": time(events.time),
+            "value": plain(events.value.astype(np.float64, copy=False)),
+            **{f"property:{name}": cat(prop) for name, prop in events.properties.items()},
+        },
+    }
+
+
+def _column_chunks(
+    columns: dict[str, _Column], n: int, chunk_rows: int
+) -> Iterator[tuple[str, int, int, int, bytes]]:
+    """``(name, chunk, first_row, n_rows, bytes)`` rows of a column-chunk table."""
+    for chunk, first in enumerate(range(0, n, chunk_rows)):
+        last = min(first + chunk_rows, n)
+        for name, (values, _, _) in columns.items():
+            part = np.ascontiguousarray(values[first:last])
+            yield name, chunk, first, last - first, part.tobytes()
+
+
+def _read_columns(
+    conn: sqlite3.Connection, table: str, n: int
+) -> tuple[dict[str, npt.NDArray[Any]], dict[str, tuple[str, ...]]]:
+    """The stored columns of dataset table ``table`` (``n`` rows) and the categories of
+    its categorical columns, read with one ``frombuffer`` copy per chunk."""
+    loaded: dict[str, str] = {}
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for name, dtype, stored in conn.execute(
+        "SELECT name, dtype, stored_dtype FROM dataset_columns WHERE tbl = ? ORDER BY position",
+        (table,),
+    ):
+        columns[name] = np.empty(n, dtype=np.dtype(stored))
+        loaded[name] = dtype
+    categories: dict[str, list[str]] = {}
+    for name, value in conn.execute(
+        "SELECT name, value FROM column_categories WHERE tbl = ? ORDER BY name, code", (table,)
+    ):
+        categories.setdefault(name, []).append(value)
+    filled = dict.fromkeys(columns, 0)
+    sql_table = _CHUNK_TABLES[table]
+    for name, first, rows, data in conn.execute(
+        f"SELECT name, first_row, n_rows, data FROM {sql_table}"  # constant table name
+    ):
+        target = columns.get(name)
+        if target is None or first < 0 or first + rows > n:
+            raise StoreError(
+                f"{sql_table}: unexpected chunk of column {name!r} at rows {first}..{first + rows}"
+            )
+        target[first : first + rows] = np.frombuffer(data, dtype=target.dtype)
+        filled[name] += rows
+    short = {name: count for name, count in filled.items() if count != n}
+    if short:
+        raise StoreError(f"{sql_table}: incomplete columns (rows found {short}, expected {n})")
+    for name, dtype in loaded.items():
+        if columns[name].dtype != np.dtype(dtype):  # ASCII text back to unicode
+            columns[name] = columns[name].astype(dtype)
+    return columns, {name: tuple(values) for name, values in categories.items()}
+
+
+class SQLiteStore:
+    """A custsuccess dataset and its churn records in one SQLite file.
+
+    Parameters
+    ----------
+    path
+        The database file (created, with its schema, when missing).
+    chunk_rows
+        Rows per stored chunk of an event column (default 1,048,576).
+    timeout
+        Seconds a writer waits for another writer's transaction to finish.
+
+    Notes
+    -----
+    Use one store per process or thread as you like: each thread gets its own
+    connection. ``close()`` (or leaving a ``with`` block) closes them all.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        timeout: float = 30.0,
+    ) -> None:
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ValidationError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
+        text = os.fspath(path)
+        if text == ":memory:" or text.startswith("file:"):
+            raise ValidationError(
+                f"path must be a file path (WAL mode and several connections need a file), "
+                f"got {text!r}"
+            )
+        self.path = Path(text)
+        self.chunk_rows = chunk_rows
+        self.timeout = float(timeout)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        try:
+            self._migrate(self._connection())
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the store {self.path} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # check_same_thread=False only so close() can close every thread's connection;
+            # each connection is used by the thread that opened it.
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise StoreError(f"{self.path} is not a SQLite database: {exc}") from None
+            if str(mode).lower() != "wal":
+                conn.close()
+                raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        latest = MIGRATIONS[-1].version if MIGRATIONS else 0
+        # Read first: a store opened while another connection writes must not wait for
+        # the write lock when its schema is already current.
+        known = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if known and conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == (
+            latest
+        ):
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+                "applied_at TEXT NOT NULL)"
+            )
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = int(row[0]) if row[0] is not None else 0
+            if current > latest:
+                raise StoreError(
+                    f"{self.path} has schema version {current}, newer than this custsuccess "
+                    f"understands ({latest}): upgrade custsuccess"
+                )
+            for migration in MIGRATIONS:
+                if migration.version <= current:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at) "
+                    "VALUES (?, ?, ?)",
+                    (
+                        migration.version,
+                        migration.description,
+                        datetime.now(timezone.utc).isoformat(),
+                    ),
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the file (the last migration applied)."""
+        row = self._connection().execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def close(self) -> None:
+        """Close every connection this store opened (in any thread)."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+            self._closed = True
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {str(self.path)!r}>"
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only SQL query with ``?`` parameters and return its rows.
+
+        >>> import tempfile, pathlib
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> with SQLiteStore(pathlib.Path(folder.name) / "cs.db") as store:
+        ...     store.query("SELECT count(*) FROM customers WHERE segment = ?", ["smb"])
+        [(0,)]
+        >>> folder.cleanup()
+        """
+        conn = self._connection()
+        conn.execute("BEGIN")
+        try:
+            conn.execute("PRAGMA query_only=ON")
+            return conn.execute(sql, tuple(parameters)).fetchall()
+        finally:
+            conn.execute("PRAGMA query_only=OFF")
+            conn.execute("ROLLBACK")
+
+    # ------------------------------------------------------------------ datasets
+
+    def has_dataset(self) -> bool:
+        """True once a dataset has been saved."""
+        rows = self.query("SELECT value FROM dataset_info WHERE key = 'n_customers'")
+        return bool(rows)
+
+    def save(self, dataset: Dataset) -> None:
+        """Replace the stored dataset with ``dataset``, in one transaction.
+
+        A view (:meth:`Dataset.until`, :meth:`Dataset.between`) is saved as it looks:
+        its window's events and subscriptions, and the window itself, so that
+        :meth:`load` gives back an equal view. On any failure nothing changes.
+        """
+        if not isinstance(dataset, Dataset):
+            raise ValidationError(f"save() needs a Dataset, got {type(dataset).__name__}")
+        customers = dataset.customers
+        subs = dataset.subscriptions
+        events = dataset.events
+        attributes = [
+            (name, position, *_encode_attribute(name, column))
+            for position, (name, column) in enumerate(customers.attributes.items())
+        ]
+        tables = _dataset_columns(customers, subs, events)
+        sizes = {"customers": len(customers), "subscriptions": len(subs), "events": len(events)}
+        lo, hi = dataset.window
+        info = {
+            "n_customers": str(len(customers)),
+            "n_subscriptions": str(len(subs)),
+            "n_events": str(len(events)),
+            "window_lo": None if lo is None else str(int(lo.astype("datetime64[us]").view("i8"))),
+            "window_hi": None if hi is None else str(int(hi.astype("datetime64[us]").view("i8"))),
+            "saved_at": datetime.now(timezone.utc).isoformat(),
+        }
+        with self._transaction(write=True) as conn:
+            for table in (
+                "dataset_info",
+                "customers",
+                "customer_attributes",
+                "subscriptions",
+                "event_kinds",
+                "dataset_columns",
+                "column_categories",
+                *_CHUNK_TABLES.values(),
+            ):
+                conn.execute(f"DELETE FROM {table}")  # constant table names
+            conn.executemany(
+                "INSERT INTO customers (idx, id, created_at, name, segment, plan) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                zip(
+                    range(len(customers)),
+                    customers.ids.tolist(),
+                    _us(customers.created_at),
+                    customers.name.tolist(),
+                    customers.segment.decode().tolist(),
+                    customers.plan.decode().tolist(),
+                    strict=True,
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO subscriptions (row, id, customer_idx, plan, mrr, currency, "
+                "started_at, ended_at, cancel_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                zip(
+                    range(len(subs)),
+                    subs.ids.tolist(),
+                    subs.customer.tolist(),
+                    subs.plan.decode().tolist(),
+                    subs.mrr.tolist(),
+                    subs.currency.decode().tolist(),
+                    _us(subs.started_at),
+                    _us(subs.ended_at),
+                    subs.cancel_reason.decode().tolist(),
+                    strict=True,
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO customer_attributes (name, position, dtype, encoding, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                attributes,
+            )
+            conn.executemany(
+                "INSERT INTO event_kinds (code, name) VALUES (?, ?)", enumerate(events.kinds)
+            )
+            for table, columns in tables.items():
+                conn.executemany(
+                    "INSERT INTO dataset_columns (tbl, name, position, dtype, stored_dtype) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        (table, name, i, loaded, values.dtype.str)
+                        for i, (name, (values, _, loaded)) in enumerate(columns.items())
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO column_categories (tbl, name, code, value) VALUES (?, ?, ?, ?)",
+                    (
+                        (table, name, code, value)
+                        for name, (_, categories, _) in columns.items()
+                        for code, value in enumerate(categories or ())
+                    ),
+                )
+                conn.executemany(
+                    f"INSERT INTO {_CHUNK_TABLES[table]} (name, chunk, first_row, n_rows, data) "
+                    "VALUES (?, ?, ?, ?, ?)",  # constant table name
+                    _column_chunks(columns, sizes[table], self.chunk_rows),
+                )
+            conn.executemany("INSERT INTO dataset_info (key, value) VALUES (?, ?)", info.items())
+
+    def load(self, *, as_of: datetime | np.datetime64 | str | None = None) -> Dataset:
+        """The stored dataset (read in one transaction: a consistent snapshot).
+
+        ``as_of``: return ``dataset.until(as_of)`` instead. Raises :class:`StoreError`
+        when no dataset was saved.
+        """
+        cut = None if as_of is None else to_datetime64(as_of)
+        with self._transaction(write=False) as conn:
+            info = dict(conn.execute("SELECT key, value FROM dataset_info").fetchall())
+            if "n_customers" not in info:
+                raise StoreError(f"{self.path} holds no dataset yet: save() one first")
+            n = int(info["n_customers"])
+            cc, ccat = _read_columns(conn, "customers", n)
+            sc, scat = _read_columns(conn, "subscriptions", int(info["n_subscriptions"]))
+            ec, ecat = _read_columns(conn, "events", int(info["n_events"]))
+            attributes = {
+                name: _decode_attribute(dtype, encoding, data)
+                for name, dtype, encoding, data in conn.execute(
+                    "SELECT name, dtype, encoding, data FROM customer_attributes ORDER BY position"
+                )
+            }
+            kinds = tuple(
+                name for (name,) in conn.execute("SELECT name FROM event_kinds ORDER BY code")
+            )
+
+        def cat(
+            columns: dict[str, npt.NDArray[Any]], cats: dict[str, tuple[str, ...]], name: str
+        ) -> Categorical:
+            return Categorical(columns[name], cats.get(name, ()))
+
+        def times(values: npt.NDArray[Any]) -> npt.NDArray[np.datetime64]:
+            return values.view("datetime64[us]")
+
+        customers = CustomerTable(
+            cc["id"],
+            times(cc["created_at"]),
+            _optional_text(cc["name"]),
+            cat(cc, ccat, "segment"),
+            cat(cc, ccat, "plan"),
+            attributes,
+        )
+        subscriptions = SubscriptionTable(
+            sc["id"],
+            sc["customer"],
+            cat(sc, scat, "plan"),
+            sc["mrr"],
+            cat(sc, scat, "currency"),
+            times(sc["started_at"]),
+            times(sc["ended_at"]),
+            cat(sc, scat, "cancel_reason"),
+            n,
+        )
+        properties = {
+            name.removeprefix("property:"): cat(ec, ecat, name)
+            for name in ec
+            if name.startswith("property:")
+        }
+        events = EventTable(
+            ec["customer"], ec["kind"], times(ec["time"]), ec["value"], properties, kinds, n
+        )
+        dataset = Dataset(customers, subscriptions, events)
+        lo = info.get("window_lo")
+        hi = info.get("window_hi")
+        if lo is not None and hi is not None:
+            dataset = dataset.between(np.datetime64(int(lo), "us"), np.datetime64(int(hi), "us"))
+        elif hi is not None:
+            dataset = dataset.until(np.datetime64(int(hi), "us") - np.timedelta64(1, "us"))
+        elif lo is not None:
+            raise StoreError(f"{self.path}: a stored window has a start but no end")
+        return dataset if cut is None else dataset.until(cut)
+
+    # ------------------------------------------------------------------ churn records
+
+    def save_churn_records(self, churn: ChurnRecords) -> None:
+        """Store ``churn`` as the snapshot of its ``as_of`` (replacing an earlier one of
+        the same date), in one transaction."""
+        from custsuccess.churn.records import ChurnRecords
+
+        if not isinstance(churn, ChurnRecords):
+            raise ValidationError(
+                f"save_churn_records() needs ChurnRecords, got {type(churn).__name__}"
+            )
+        as_of = int(np.asarray(churn.as_of).astype("datetime64[us]").view("i8"))
+        rows = zip(
+            [as_of] * len(churn),
+            churn.customer.tolist(),
+            churn.customer_id.tolist(),
+            _us(churn.started_at),
+            _us(churn.churned_at),
+            churn.tenure_days.tolist(),
+            churn.reason.decode().tolist(),
+            churn.classifier.decode().tolist(),
+            churn.evidence_text().tolist(),
+            _floats(churn.activity_slope),
+            _floats(churn.recent_activity_rate),
+            _floats(churn.lifetime_activity_rate),
+            _floats(churn.recent_vs_lifetime),
+            _us(churn.last_activity_at),
+            churn.inactivity_days.tolist(),
+            churn.mrr_lost.tolist(),
+            churn.currency.decode().tolist(),
+            churn.segment.decode().tolist(),
+            churn.plan.decode().tolist(),
+            strict=True,
+        )
+        placeholders = ", ".join("?" * (len(_CHURN_COLUMNS) + 1))
+        with self._transaction(write=True) as conn:
+            conn.execute("DELETE FROM churn_records WHERE as_of = ?", (as_of,))
+            conn.executemany(
+                f"INSERT INTO churn_records (as_of, {', '.join(_CHURN_COLUMNS)}) "
+                f"VALUES ({placeholders})",
+                rows,
+            )
+
+    def churn_snapshots(self) -> list[np.datetime64]:
+        """The ``as_of`` dates of the stored churn-record snapshots, oldest first."""
+        rows = self.query("SELECT DISTINCT as_of FROM churn_records ORDER BY as_of")
+        return [np.datetime64(int(v), "us") for (v,) in rows]
+
+    def load_churn_records(
+        self, as_of: datetime | np.datetime64 | str | None = None
+    ) -> ChurnRecords:
+        """The churn-record snapshot of ``as_of`` (default: the latest one).
+
+        Evidence comes back as the text it was saved as.
+        """
+        from custsuccess.churn.records import ChurnRecords
+        from custsuccess.typing import Reasons
+
+        with self._transaction(write=False) as conn:
+            if as_of is None:
+                (latest,) = conn.execute("SELECT max(as_of) FROM churn_records").fetchone()
+                if latest is None:
+                    raise StoreError(f"{self.path} holds no churn records")
+                at = int(latest)
+            else:
+                at = int(to_datetime64(as_of).view("i8"))
+            rows = conn.execute(
+                f"SELECT {', '.join(_CHURN_COLUMNS)} FROM churn_records WHERE as_of = ? "
+                "ORDER BY customer_idx",
+                (at,),
+            ).fetchall()
+        if (
+            not rows
+            and as_of is not None
+            and at not in {int(t.view("i8")) for t in self.churn_snapshots()}
+        ):
+            raise StoreError(f"{self.path} holds no churn records as of {np.datetime64(at, 'us')}")
+        values = zip(*rows, strict=True) if rows else [()] * len(_CHURN_COLUMNS)
+        cols: dict[str, Any] = dict(zip(_CHURN_COLUMNS, values, strict=True))
+
+        def floats(name: str) -> npt.NDArray[np.float64]:
+            return np.array([math.nan if v is None else v for v in cols[name]], dtype=np.float64)
+
+        def text(name: str) -> Categorical:
+            return Categorical.encode(np.array(cols[name], dtype=object), name)
+
+        evidence = np.array(cols["evidence"], dtype=object)
+        has = np.array([v is not None for v in evidence.tolist()], dtype=bool)
+        return ChurnRecords(
+            as_of=np.datetime64(at, "us"),
+            customer=np.array(cols["customer_idx"], dtype=np.intp),
+            customer_id=np.array(cols["customer_id"], dtype=str) if rows else np.empty(0, "U1"),
+            started_at=_times_from(cols["started_at"]),
+            churned_at=_times_from(cols["churned_at"]),
+            tenure_days=floats("tenure_days"),
+            reason=text("reason"),
+            classifier=text("classifier"),
+            evidence=Reasons(("{text}",), np.where(has, 0, -1).astype(np.int8), {"text": evidence}),
+            activity_slope=floats("activity_slope"),
+            recent_activity_rate=floats("recent_activity_rate"),
+            lifetime_activity_rate=floats("lifetime_activity_rate"),
+            recent_vs_lifetime=floats("recent_vs_lifetime"),
+            last_activity_at=_times_from(cols["last_activity_at"]),
+            inactivity_days=floats("inactivity_days"),
+            mrr_lost=floats("mrr_lost"),
+            currency=text("currency"),
+            segment=text("segment"),
+            plan=text("plan"),
+        )
