@@ -29,6 +29,8 @@ _EXPORTS: dict[str, str] = {
     "Registry": "custsuccess.plugins",
     "Contribution": "custsuccess.plugins",
     "PluginWarning": "custsuccess.plugins",
+    "HealthModel": "custsuccess.health",
+    "HealthReport": "custsuccess.health",
     "rfm_summary": "custsuccess.clv",
     "rfm_from_dataset": "custsuccess.clv",
     "BetaGeoModel": "custsuccess.clv",
@@ -60,6 +62,8 @@ if TYPE_CHECKING:  # explicit "X as X" re-exports, so type checkers see the lazy
     from custsuccess.errors import NotFittedError as NotFittedError
     from custsuccess.errors import PluginError as PluginError
     from custsuccess.errors import ValidationError as ValidationError
+    from custsuccess.health import HealthModel as HealthModel
+    from custsuccess.health import HealthReport as HealthReport
     from custsuccess.hookspecs import hookimpl as hookimpl
     from custsuccess.models import Customer as Customer
     from custsuccess.models import Event as Event

@@ -1,4 +1,10 @@
-"""Built-in health rules: a plugin module on the ``register_health_rules`` hook."""
+"""Built-in health rules: a plugin module on the ``register_health_rules`` hook.
+
+Registers one instance of each rule of :mod:`custsuccess.health.rules` with its default
+parameters: ``usage.recency``, ``usage.frequency``, ``usage.trend``,
+``onboarding.progress``, ``survey.nps``, ``support.responsiveness``,
+``billing.payment_failures``, ``advocacy.referrals`` and ``adoption.breadth``.
+"""
 
 from __future__ import annotations
 
@@ -10,4 +16,8 @@ __all__ = ["register_health_rules"]
 
 @hookimpl
 def register_health_rules(register: RegisterHealthRule) -> None:
-    """Register the built-in contributions (filled in by their own issue)."""
+    """Register the built-in health rules."""
+    from custsuccess.health.rules import BUILTIN_RULES
+
+    for cls in BUILTIN_RULES:
+        register(cls())

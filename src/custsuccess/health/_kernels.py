@@ -1,0 +1,288 @@
+"""Whole-array building blocks shared by the built-in health rules and playbooks.
+
+Everything here works on a :class:`~custsuccess.dataset.Dataset` view (already cut at
+``as_of``) and returns one entry per customer. Times are handled as int64 microseconds.
+
+Several rules read the same activity (last activity, active days per day slot). While a
+:class:`~custsuccess.health.HealthModel` scores, it opens :func:`shared_cache`, so that
+work is done once per scoring call and dropped when the call ends; a rule evaluated on
+its own simply computes what it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from custsuccess.dataset import Dataset, EventTable
+
+__all__ = [
+    "DAY_US",
+    "NONE_US",
+    "Activity",
+    "activity",
+    "age_days",
+    "as_us",
+    "const",
+    "distinct_per_customer",
+    "ends_of",
+    "kind_events",
+    "last_index",
+    "shared_cache",
+    "starts_of",
+    "subscriptions",
+]
+
+DAY_US: Final = 86_400_000_000
+#: Marks "no such moment" in int64 microsecond arrays.
+NONE_US: Final = np.iinfo(np.int64).min
+
+T = TypeVar("T")
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Bool = npt.NDArray[np.bool_]
+
+_CACHE: ContextVar[dict[tuple[Any, ...], tuple[object, Any]] | None] = ContextVar(
+    "custsuccess_health_cache", default=None
+)
+
+
+@contextmanager
+def shared_cache() -> Iterator[None]:
+    """Share intermediate arrays between the rules of one scoring call."""
+    token = _CACHE.set({})
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
+def _cached(dataset: Dataset, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    cache = _CACHE.get()
+    if cache is None:
+        return compute()
+    full = (id(dataset), *key)
+    hit = cache.get(full)
+    if hit is not None and hit[0] is dataset:
+        result: T = hit[1]
+        return result
+    value = compute()
+    cache[full] = (dataset, value)  # the reference keeps id(dataset) from being reused
+    return value
+
+
+def const(value: float, n: int) -> F64:
+    """``n`` copies of ``value``: a read-only broadcast view (no memory) for big ``n``."""
+    if n > 4096:
+        view: F64 = np.broadcast_to(np.float64(value), (n,))
+        return view
+    return np.full(n, value, dtype=np.float64)
+
+
+def subscriptions(dataset: Dataset) -> Any:
+    """``dataset.subscriptions``, shared within :func:`shared_cache`."""
+    return _cached(dataset, ("subscriptions",), lambda: dataset.subscriptions)
+
+
+def ends_of(customer: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
+    """Positions of the last row of each customer's run in sorted ``customer``."""
+    if not customer.size:
+        return np.empty(0, dtype=np.intp)
+    inner = np.flatnonzero(customer[1:] != customer[:-1])
+    return np.concatenate((inner, (customer.size - 1,)))
+
+
+def starts_of(customer: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
+    """Positions of the first row of each customer's run in sorted ``customer``."""
+    if not customer.size:
+        return np.empty(0, dtype=np.intp)
+    inner = np.flatnonzero(customer[1:] != customer[:-1]) + 1
+    return np.concatenate(((0,), inner))
+
+
+def as_us(moment: np.datetime64) -> int:
+    """A moment as int64 microseconds since the epoch."""
+    return int(moment.astype("datetime64[us]").astype(np.int64))
+
+
+def _us(times: npt.NDArray[np.datetime64]) -> I64:
+    return times.astype("datetime64[us]", copy=False).view(np.int64)
+
+
+def age_days(dataset: Dataset, as_of_us: int) -> F64:
+    """Days from each customer's ``created_at`` to ``as_of`` (negative: not created yet).
+
+    Shared within :func:`shared_cache`: do not modify the array.
+    """
+
+    def compute() -> F64:
+        created = _us(dataset.customers.created_at)
+        age: F64 = (as_of_us - created) / DAY_US
+        return age
+
+    return _cached(dataset, ("age", as_of_us), compute)
+
+
+#: The property columns :func:`kind_events` carries for each kind (all others: none).
+KIND_PROPERTIES: Final[dict[str, tuple[str, ...]]] = {
+    "feature_used": ("feature",),
+    "support_request": ("channel", "ticket"),
+    "support_reply": ("channel", "ticket"),
+}
+
+
+def kind_events(dataset: Dataset, kind: str) -> EventTable:
+    """The events of one kind (window applied), with the property columns of
+    :data:`KIND_PROPERTIES` only; shared within :func:`shared_cache`."""
+    props = KIND_PROPERTIES.get(kind, ())
+    return _cached(
+        dataset, ("kind", kind), lambda: dataset.events_of(kind, properties=props)
+    )
+
+
+def last_index(customer: npt.NDArray[np.integer[Any]], n: int) -> npt.NDArray[np.intp]:
+    """Per customer, the position of its last row in ``customer`` (sorted), or -1."""
+    out = np.full(n, -1, dtype=np.intp)
+    if customer.size:
+        ends = ends_of(customer)
+        out[customer[ends]] = ends
+    return out
+
+
+@attrs.frozen(slots=True, eq=False)
+class Activity:
+    """A customer's activity as of a moment.
+
+    ``last``: int64 microseconds of the latest activity event (:data:`NONE_US` when
+    none). ``words``: the active day slots as bit sets, one uint64
+    array per 64 slots: bit ``d % 64`` of ``words[d // 64][c]`` says customer ``c`` was
+    active in day slot ``d``, the 24 hours ``(as_of - (d + 1) days, as_of - d days]``.
+    """
+
+    last: I64
+    words: tuple[npt.NDArray[np.uint64], ...]
+
+    @property
+    def width(self) -> int:
+        """Day slots covered."""
+        return 64 * len(self.words)
+
+    def active_days(self, start: int, stop: int) -> I64:
+        """Active day slots in ``[start, stop)`` per customer."""
+        if stop > self.width:
+            raise ValueError(f"day slots up to {stop} asked of an activity of {self.width}")
+        n = self.last.size
+        out = np.zeros(n, dtype=np.int64)
+        for w, word in enumerate(self.words):
+            lo, hi = max(start - 64 * w, 0), min(stop - 64 * w, 64)
+            if lo >= hi:
+                continue
+            mask = np.uint64(((1 << (hi - lo)) - 1) << lo)
+            out += _popcount(word & mask)
+        return out
+
+
+def activity(
+    dataset: Dataset, as_of_us: int, kinds: Sequence[str], width_days: int
+) -> Activity:
+    """Last activity and the active day slots over the given event kinds.
+
+    Within :func:`shared_cache` the result is computed once per dataset view and kind
+    set (for at least 128 day slots) and shared.
+    """
+    key = ("activity", tuple(sorted(set(kinds))), as_of_us)
+    cache = _CACHE.get()
+    if cache is not None:
+        hit = cache.get((id(dataset), key[0], key[1], key[2]))
+        if hit is not None and hit[0] is dataset and hit[1].width >= width_days:
+            found: Activity = hit[1]
+            return found
+    width = max(int(width_days), 128) if cache is not None else int(width_days)
+    result = _activity(dataset, as_of_us, key[1], width)
+    if cache is not None:
+        cache[(id(dataset), key[0], key[1], key[2])] = (dataset, result)
+    return result
+
+
+#: Datasets of at most this many customers read all activity kinds in one table (fewer
+#: calls: one account scores faster); bigger ones kind by kind (no merge of big index
+#: arrays). Both give the same result (tested).
+COMBINE_KINDS_UP_TO: Final = 1000
+
+
+def _activity_tables(dataset: Dataset, kinds: Sequence[str]) -> list[EventTable]:
+    if dataset.n_customers <= COMBINE_KINDS_UP_TO:
+        return [dataset.events_of(*kinds, properties=())]
+    return [kind_events(dataset, kind) for kind in kinds]
+
+
+def _activity(dataset: Dataset, as_of_us: int, kinds: Sequence[str], width: int) -> Activity:
+    n = dataset.n_customers
+    n_words = max(1, -(-width // 64))
+    last = np.full(n, NONE_US, dtype=np.int64)
+    words = tuple(np.zeros(n, dtype=np.uint64) for _ in range(n_words))
+    one = np.uint64(1)
+    for ev in _activity_tables(dataset, kinds):
+        if not len(ev):
+            continue
+        cust = ev.customer
+        t = _us(ev.time)
+        ends = ends_of(cust)
+        who = cust[ends]
+        last[who] = np.maximum(last[who], t[ends])
+        # the view ends at as_of: every t <= as_of_us
+        recent = np.flatnonzero(t > as_of_us - 64 * n_words * DAY_US)
+        if not recent.size:
+            continue
+        c = cust[recent]
+        slot = (as_of_us - t[recent]) // DAY_US
+        seg = starts_of(c)
+        owner = c[seg]
+        bit = np.left_shift(one, (slot & 63).astype(np.uint64))
+        word_of = slot >> 6
+        for w in range(n_words):
+            bits = np.where(word_of == w, bit, np.uint64(0)) if n_words > 1 else bit
+            words[w][owner] |= np.bitwise_or.reduceat(bits, seg)
+    return Activity(last, words)
+
+
+_POP8: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def _popcount(bits: npt.NDArray[np.uint64]) -> I64:
+    counter = getattr(np, "bitwise_count", None)
+    if counter is not None:
+        counts: I64 = np.asarray(counter(bits), dtype=np.int64)
+        return counts
+    as_bytes = bits.view(np.uint8).reshape(-1, 8)  # pragma: no cover (numpy < 2)
+    summed: I64 = _POP8[as_bytes].sum(axis=1, dtype=np.int64)  # pragma: no cover
+    return summed  # pragma: no cover
+
+
+def distinct_per_customer(
+    customer: npt.NDArray[np.integer[Any]], code: npt.NDArray[np.integer[Any]], n: int,
+    n_codes: int,
+) -> I64:
+    """How many distinct ``code`` values (0..n_codes-1) each customer has.
+
+    ``customer`` must be sorted. Up to 64 codes this ORs bit masks per customer segment
+    (one pass, no sort); beyond that it counts unique (customer, code) pairs.
+    """
+    out = np.zeros(n, dtype=np.int64)
+    if customer.size == 0:
+        return out
+    if n_codes <= 64:
+        bits = np.left_shift(np.uint64(1), code.astype(np.uint64))
+        starts = starts_of(customer)
+        merged = np.bitwise_or.reduceat(bits, starts)
+        out[customer[starts]] = _popcount(merged)
+        return out
+    pairs = np.unique(customer.astype(np.int64) * n_codes + code)
+    return np.bincount(pairs // n_codes, minlength=n).astype(np.int64)
