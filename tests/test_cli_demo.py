@@ -20,7 +20,8 @@ AS_OF = np.datetime64("2026-10-31T00:00:00", "us") - np.timedelta64(1, "us")
 def figures(text: str) -> dict[str, float]:
     """``label -> number`` for each indented line of the summary."""
     out: dict[str, float] = {}
-    for line in text.splitlines()[1:]:
+    # the summary is the first paragraph; the full report follows it
+    for line in text.split("\n\n")[0].splitlines()[1:]:
         match = re.fullmatch(r"\s+(\S.*?)\s+([\d,]+(?:\.\d+)?)", line)
         assert match, f"unexpected line {line!r}"
         out[match.group(1)] = float(match.group(2).replace(",", ""))
@@ -47,7 +48,7 @@ def expected(n: int, seed: int) -> dict[str, float]:
 
 
 def test_demo_prints_the_datasets_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--customers", "300"]) == 0
+    assert main(["demo", "--customers", "300", "--no-save"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == (
         "custsuccess demo: 300 customers, seed 0, history up to 2026-10-31 00:00 UTC"
@@ -63,7 +64,7 @@ def test_demo_prints_the_datasets_figures(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_seed_changes_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--customers", "200", "--seed", "4"]) == 0
+    assert main(["demo", "--customers", "200", "--seed", "4", "--no-save"]) == 0
     got = figures(capsys.readouterr().out)
     assert got == pytest.approx(expected(200, 4))
     assert got != pytest.approx(expected(200, 5))
@@ -125,7 +126,8 @@ def test_library_errors_are_one_line(
 
 def test_python_dash_m_and_the_installed_script() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "custsuccess", "demo", "--customers", "120", "--seed", "3"],
+        [sys.executable, "-m", "custsuccess", "demo", "--customers", "120", "--seed", "3",
+         "--no-save"],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -133,7 +135,7 @@ def test_python_dash_m_and_the_installed_script() -> None:
     script = Path(sys.executable).with_name("custsuccess")
     if script.exists():  # installed by `pip install -e .`
         again = subprocess.run(
-            [str(script), "demo", "--customers", "120", "--seed", "3"],
+            [str(script), "demo", "--customers", "120", "--seed", "3", "--no-save"],
             capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
         assert again.returncode == 0, again.stderr

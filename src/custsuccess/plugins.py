@@ -396,9 +396,13 @@ class Registry:
         An entry point that fails to load raises :class:`~custsuccess.errors.PluginError`
         instead of warning (:class:`PluginWarning`) and being skipped.
 
+    Notes
+    -----
     Contributions are collected on first access, once, and cached: a registry is meant
     to be built once by the host and shared.
 
+    Examples
+    --------
     >>> class Answer:
     ...     name = "demo.answer"
     ...     description = "Always 42."
