@@ -156,7 +156,7 @@ def test_email_engagement_one_account_equals_batch(registry: Registry) -> None:
 
 def test_payment_failure(registry: Registry) -> None:
     classifier = registry.churn_reasons()["example.payment_failure"]
-    assert classifier.value.precedence == 10
+    assert classifier.value.precedence == 15
     # d churned 2024-03-20 (its failure came after), b on 03-01 (failures 56 and 10 days
     # before: 2024 is a leap year), c on 02-01 (a failure exactly 30 days before: inside
     # the window). a's failure is ignored: a did not churn.

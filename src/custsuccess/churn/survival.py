@@ -314,12 +314,14 @@ def logrank_test(
             "groups), the test is undefined"
         )
     statistic = (observed_total_a - expected_a) ** 2 / variance
-    from scipy.stats import chi2
+    # chi-square survival function with 1 degree of freedom; scipy.special loads far
+    # faster than scipy.stats
+    from scipy.special import chdtrc
 
     total = float(d.sum())
     return LogRankResult(
         float(statistic),
-        float(chi2.sf(statistic, 1)),
+        float(chdtrc(1, statistic)),
         (observed_total_a, float(d_b.sum())),
         (expected_a, total - expected_a),
     )

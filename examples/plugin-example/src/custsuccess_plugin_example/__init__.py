@@ -84,7 +84,7 @@ class PaymentFailure:
 
     name = "example.payment_failure"
     description = "Accounts whose payment failed shortly before they churned."
-    precedence = 10
+    precedence = 15  # after the reason the customer gave (10), before the other built-ins
     reason = "payment failure"
 
     def __init__(self, days: int = 30) -> None:
