@@ -419,3 +419,20 @@ def test_empty_dataset() -> None:
     assert len(ds.events) == 0
     assert len(ds.subscriptions) == 0
     assert ds.events.offsets().tolist() == [0]
+
+
+def test_customer_lookup_survives_hash_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When two customer ids hash alike, the lookup falls back to an exact string search
+    and gives the same dataset and the same errors."""
+    import custsuccess.dataset as dataset_module
+
+    reference = Dataset.from_columns(**sample_columns())
+
+    def colliding(codes: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        return np.zeros(len(codes), dtype=np.uint64)
+
+    monkeypatch.setattr(dataset_module, "_fnv_hash", colliding)
+    assert Dataset.from_columns(**sample_columns()).equals(reference)
+    cols = columns_with("events", customer_id=["beta", "x1", *["alpha"] * 5])
+    with pytest.raises(ValidationError, match=r"1 row\(s\) refer to unknown customer ids: row 1"):
+        Dataset.from_columns(**cols)

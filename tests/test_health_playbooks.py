@@ -171,3 +171,28 @@ def test_to_pandas_lists_the_playbooks(report: HealthReport) -> None:
     assert frame.loc["champion", "playbooks"] == "survey.ask,referral.ask"
     assert frame.loc["vanished", "playbooks"] == "personal.call"
     assert frame.loc["champion_detractor", "playbooks"] == ""
+
+
+def test_personal_call_reaches_accounts_silent_for_months(builtin_registry: Registry) -> None:
+    """"Call those who started and then vanished": the history window is a year, so an
+    account silent for 120 days still gets its call; one that was active on a single day
+    of the year, or only before it, did not really start."""
+    customers = [
+        Customer("long_gone", OLD),  # active on 3 days, the last 120 days ago
+        Customer("tried_once", OLD),  # active on 1 day of the last 365
+        Customer("before_the_year", OLD - timedelta(days=300)),  # active 380+ days ago only
+    ]
+    events = [
+        *logins("long_gone", [300, 200, 120]),
+        *logins("tried_once", [200]),
+        *logins("before_the_year", [390, 380]),
+    ]
+    report = HealthModel.default(builtin_registry).score(
+        Dataset.from_records(customers, events=events), AS_OF
+    )
+    got = recommended(report)
+    assert "personal.call" in got["long_gone"]
+    assert "personal.call" not in got["tried_once"]
+    assert "personal.call" not in got["before_the_year"]
+    assert PersonalCall().lookback_days == 365
+    assert PersonalCall().min_active_days == 2

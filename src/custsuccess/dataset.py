@@ -943,7 +943,32 @@ def _encode_customers(cols: dict[str, Any]) -> CustomerTable:
     )
 
 
+_FNV_OFFSET: Final = np.uint64(14695981039346656037)
+_FNV_PRIME: Final = np.uint64(1099511628211)
+
+
+def _char_codes(text: StrArray, width: int) -> npt.NDArray[np.uint32]:
+    """The code points of each string, zero-padded to ``width``, one row per string."""
+    padded = np.ascontiguousarray(text, dtype=f"<U{width}")
+    return padded.view(np.uint32).reshape(len(text), width)
+
+
+def _fnv_hash(codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint64]:
+    """FNV-1a over each row of code points; the loop runs over characters, not rows."""
+    h = np.full(len(codes), _FNV_OFFSET, dtype=np.uint64)
+    for j in range(codes.shape[1]):
+        h ^= codes[:, j].astype(np.uint64)
+        h *= _FNV_PRIME  # wraps modulo 2**64, as FNV intends
+    return h
+
+
 def _lookup(customers: CustomerTable, ids: StrArray, field: str) -> I32Array:
+    """Customer index of each id in ``ids``; unknown ids are a ValidationError.
+
+    Binary search over strings misses the cache on every step once the customer table
+    outgrows it, so ids are hashed to integers, looked up by integer search, and the
+    candidates confirmed by comparing their code points exactly.
+    """
     wanted = ids
     known = customers.ids
     if wanted.size == 0:
@@ -952,8 +977,20 @@ def _lookup(customers: CustomerTable, ids: StrArray, field: str) -> I32Array:
         unknown = np.arange(wanted.size)
         pos = np.zeros(wanted.size, dtype=np.intp)
     else:
-        pos = np.minimum(np.searchsorted(known, wanted), known.size - 1)
-        unknown = np.flatnonzero(known[pos] != wanted)
+        width = max(known.dtype.itemsize, wanted.dtype.itemsize) // 4
+        known_codes = _char_codes(known, width)
+        known_hash = _fnv_hash(known_codes)
+        by_hash = np.argsort(known_hash)
+        sorted_hash = known_hash[by_hash]
+        if np.any(sorted_hash[1:] == sorted_hash[:-1]):  # a collision: search the strings
+            pos = np.minimum(np.searchsorted(known, wanted), known.size - 1)
+            unknown = np.flatnonzero(known[pos] != wanted)
+        else:
+            wanted_codes = _char_codes(wanted, width)
+            slot = np.minimum(np.searchsorted(sorted_hash, _fnv_hash(wanted_codes)), known.size - 1)
+            pos = by_hash[slot]
+            same = (known_codes[pos] == wanted_codes).all(axis=1)
+            unknown = np.flatnonzero(~same)
     if unknown.size:
         raise ValidationError(
             f"{field}: {unknown.size} row(s) refer to unknown customer ids: "

@@ -122,9 +122,11 @@ class OnboardingHelp(_Playbook):
 class PersonalCall(_Playbook):
     """``personal.call``: accounts that started and then vanished get a call.
 
-    Recommended when the account was active at least ``min_active_days`` day slots in
-    its history window (``lookback_days``, default 90: it *started*), has had no
-    activity for ``silent_days`` (default 14: it *vanished*), and is not in the good tier.
+    Recommended when the account was active on at least ``min_active_days`` (default 2)
+    day slots of its history window (``lookback_days``, default 365: it *started*), has
+    had no activity for ``silent_days`` (default 14: it *vanished*), and is not in the
+    good tier. The window is a year so that an account silent for months, the likeliest
+    to cancel, still gets its call.
     """
 
     NAME: ClassVar[str] = "personal.call"
@@ -132,8 +134,8 @@ class PersonalCall(_Playbook):
     PRIORITY: ClassVar[int] = 20
 
     silent_days: float = attrs.field(default=14.0, validator=_positive)
-    min_active_days: int = attrs.field(default=3, converter=_whole, validator=_positive)
-    lookback_days: int = attrs.field(default=90, converter=_whole, validator=_positive)
+    min_active_days: int = attrs.field(default=2, converter=_whole, validator=_positive)
+    lookback_days: int = attrs.field(default=365, converter=_whole, validator=_positive)
     activity_kinds: tuple[str, ...] = attrs.field(default=DEFAULT_ACTIVITY_KINDS, converter=_kinds)
 
     def recommend(self, dataset: Dataset, report: HealthReport) -> Bool:
