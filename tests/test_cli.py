@@ -870,3 +870,32 @@ def test_installed_script(tmp_path: Path) -> None:
 
 def test_demo_default_end_is_the_generators() -> None:
     assert np.datetime64(DEFAULT_END.rstrip("Z"), "us") == END
+
+
+def test_demo_rebuilds_an_unusable_cache_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default database is a cache: a corrupt or stale one is rebuilt, not an error."""
+    from custsuccess.cli import default_store_path
+    from custsuccess.store import SQLiteStore
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = default_store_path()
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"not a database at all" * 100)
+    assert main(["demo", "--customers", "60"]) == 0
+    capsys.readouterr()
+    with SQLiteStore(cache) as store:
+        assert store.load().n_customers == 60
+
+
+def test_demo_never_deletes_a_file_named_with_db(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "mine.sqlite"
+    mine.write_bytes(b"precious, not a database" * 100)
+    assert main(["demo", "--customers", "60", "--db", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert str(mine) in err
+    assert mine.read_bytes() == b"precious, not a database" * 100

@@ -990,7 +990,7 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
         if not args.no_save:
             progress.step("saving to the store")
             saved = Path(args.db) if args.db else default_store_path()
-            _save_demo(saved, dataset, records)
+            _save_demo(saved, dataset, records, is_cache=not args.db)
         if args.csv:
             progress.step("writing CSV files")
             try:
@@ -1073,18 +1073,42 @@ def _draw_demo(
     return paths
 
 
-def _save_demo(path: Path, dataset: Dataset, records: ChurnRecords) -> None:
-    from custsuccess.store import SQLiteStore
+def _save_demo(
+    path: Path, dataset: Dataset, records: ChurnRecords, *, is_cache: bool
+) -> None:
+    """Save the demo data. The default file is a cache: when it is unusable (not a
+    database, an older development layout, a newer schema) it is rebuilt; a file the user
+    named with --db is never deleted."""
+    from custsuccess.store import SQLiteStore, StoreError
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _OutputError(f"{path.parent}: cannot create the folder: {exc.strerror}") from None
-    try:
+
+    def save() -> None:
         with SQLiteStore(path) as store:
             store.save(dataset)
             store.save_churn_records(records)
+
+    try:
+        save()
     except sqlite3.OperationalError as exc:  # read-only, locked, disk full, cannot open
+        if not (is_cache and "no such table" in str(exc)):
+            raise _OutputError(f"{path}: cannot save the demo data: {exc}") from None
+        _rebuild_cache(path, save)
+    except (StoreError, sqlite3.DatabaseError):
+        if not is_cache:
+            raise  # the store's own message says what is wrong with the user's file
+        _rebuild_cache(path, save)
+
+
+def _rebuild_cache(path: Path, save: Callable[[], None]) -> None:
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    try:
+        save()
+    except (sqlite3.DatabaseError, CustSuccessError) as exc:
         raise _OutputError(f"{path}: cannot save the demo data: {exc}") from None
 
 
