@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import attrs
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "DAY_US",
     "NONE_US",
     "Activity",
+    "Named",
     "activity",
     "age_days",
     "as_us",
@@ -286,3 +287,20 @@ def distinct_per_customer(
         return out
     pairs = np.unique(customer.astype(np.int64) * n_codes + code)
     return np.bincount(pairs // n_codes, minlength=n).astype(np.int64)
+
+
+class Named:
+    """The ``name`` / ``description`` members of the plugin protocols, read from the
+    ``NAME`` and ``DESCRIPTION`` class variables of built-in rules and playbooks."""
+
+    __slots__ = ()
+    NAME: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+
+    @property
+    def name(self) -> str:
+        return self.NAME
+
+    @property
+    def description(self) -> str:
+        return self.DESCRIPTION

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from custsuccess.health._kernels import (
     DAY_US,
     NONE_US,
+    Named,
     _cached,
     activity,
     as_us,
@@ -52,19 +53,9 @@ __all__ = [
 Bool = npt.NDArray[np.bool_]
 
 
-class _Playbook:
+class _Playbook(Named):
     __slots__ = ()
-    NAME: ClassVar[str]
-    DESCRIPTION: ClassVar[str]
     PRIORITY: ClassVar[int]
-
-    @property
-    def name(self) -> str:
-        return self.NAME
-
-    @property
-    def description(self) -> str:
-        return self.DESCRIPTION
 
     @property
     def priority(self) -> int:

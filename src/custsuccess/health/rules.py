@@ -29,6 +29,7 @@ from custsuccess.errors import ValidationError
 from custsuccess.health._kernels import (
     DAY_US,
     NONE_US,
+    Named,
     activity,
     age_days,
     as_us,
@@ -143,25 +144,11 @@ def _linear(x: F64, full: float, zero: float) -> F64:
     return np.asarray(100.0 * np.clip((zero - x) / (zero - full), 0.0, 1.0), dtype=np.float64)
 
 
-def _as_of_us(as_of: np.datetime64) -> int:
-    return as_us(as_of)
-
-
-class _Rule:
+class _Rule(Named):
     """Shared behaviour: ``default_weight`` and the name/description protocol."""
 
     __slots__ = ()
-    NAME: ClassVar[str]
-    DESCRIPTION: ClassVar[str]
     DEFAULT_WEIGHT: ClassVar[float]
-
-    @property
-    def name(self) -> str:
-        return self.NAME
-
-    @property
-    def description(self) -> str:
-        return self.DESCRIPTION
 
     @property
     def default_weight(self) -> float:
@@ -226,7 +213,7 @@ class RecencyRule(_Rule):
         _ordered(self, "full_score_days", "zero_score_days")
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         act = activity(dataset, now, self.activity_kinds, 1)
         age = age_days(dataset, now)
         never = act.last == NONE_US
@@ -309,7 +296,7 @@ class FrequencyRule(_Rule):
     )
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         act = activity(dataset, now, self.activity_kinds, self.window_days)
         active = act.active_days(0, self.window_days).astype(np.float64)
         age = age_days(dataset, now)
@@ -378,7 +365,7 @@ class TrendRule(_Rule):
         _ordered(self, "zero_score_ratio", "full_score_ratio")
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         width = self.recent_days + self.previous_days
         act = activity(dataset, now, self.activity_kinds, width)
         recent = act.active_days(0, self.recent_days).astype(np.float64)
@@ -456,7 +443,7 @@ class OnboardingRule(_Rule):
         _ordered(self, "grace_days", "activation_days")
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         n = dataset.n_customers
         age = age_days(dataset, now)
         m = float(len(self.milestones))
@@ -550,7 +537,7 @@ class NpsRule(_Rule):
     max_age_days: float = attrs.field(default=365.0, validator=_positive)
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         n = dataset.n_customers
         ev = kind_events(dataset, "nps_response")
         last = last_index(ev.customer, n)
@@ -660,7 +647,7 @@ class SupportResponsivenessRule(_Rule):
         return target, limit
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         n = dataset.n_customers
         req = kind_events(dataset, "support_request")
         rep = kind_events(dataset, "support_reply")
@@ -793,7 +780,7 @@ class PaymentFailuresRule(_Rule):
     zero_score_failures: float = attrs.field(default=3.0, validator=_positive)
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         n = dataset.n_customers
         ev = kind_events(dataset, "payment_failed")
         recent = ev.time.view(np.int64) > now - self.window_days * DAY_US
@@ -843,7 +830,7 @@ class ReferralsRule(_Rule):
     full_score_referrals: float = attrs.field(default=2.0, validator=_positive)
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         n = dataset.n_customers
         ev = kind_events(dataset, "referral")
         recent = ev.time.view(np.int64) > now - self.window_days * DAY_US
@@ -913,7 +900,7 @@ class BreadthRule(_Rule):
         return float(len(self.features)) if self.features else 5.0
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
-        now = _as_of_us(as_of)
+        now = as_us(as_of)
         n = dataset.n_customers
         ev = kind_events(dataset, "feature_used")
         recent = ev.time.view(np.int64) > now - self.window_days * DAY_US
