@@ -34,8 +34,10 @@ __all__ = [
     "const",
     "distinct_per_customer",
     "ends_of",
+    "in_last_days",
     "kind_events",
     "last_index",
+    "recent_counts",
     "shared_cache",
     "starts_of",
     "subscriptions",
@@ -146,6 +148,19 @@ def kind_events(dataset: Dataset, kind: str) -> EventTable:
     return _cached(
         dataset, ("kind", kind), lambda: dataset.events_of(kind, properties=props)
     )
+
+
+def in_last_days(events: EventTable, now_us: int, days: float) -> npt.NDArray[np.bool_]:
+    """Mask of ``events`` in the ``days`` before ``now_us``: ``now - days < time``."""
+    mask: npt.NDArray[np.bool_] = events.time.view(np.int64) > now_us - days * DAY_US
+    return mask
+
+
+def recent_counts(dataset: Dataset, kind: str, now_us: int, days: float) -> F64:
+    """Per customer, how many events of ``kind`` fall in the ``days`` before ``now_us``."""
+    ev = kind_events(dataset, kind)
+    recent = ev.customer[in_last_days(ev, now_us, days)]
+    return np.bincount(recent, minlength=dataset.n_customers).astype(np.float64)
 
 
 def last_index(customer: npt.NDArray[np.integer[Any]], n: int) -> npt.NDArray[np.intp]:

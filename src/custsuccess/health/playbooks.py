@@ -26,6 +26,7 @@ from custsuccess.health._kernels import (
     _cached,
     activity,
     as_us,
+    in_last_days,
     kind_events,
     last_index,
 )
@@ -167,9 +168,8 @@ class SuccessStories(_Playbook):
 def _recent_kind(dataset: Dataset, report: HealthReport, kind: str, window_days: float) -> Bool:
     now = as_us(report.as_of)
     ev = kind_events(dataset, kind)
-    recent = ev.time.view(np.int64) > now - window_days * DAY_US
     has = np.zeros(dataset.n_customers, dtype=bool)
-    has[ev.customer[recent]] = True
+    has[ev.customer[in_last_days(ev, now, window_days)]] = True
     out: Bool = has[report.index]
     return out
 

@@ -35,8 +35,10 @@ from custsuccess.health._kernels import (
     as_us,
     const,
     distinct_per_customer,
+    in_last_days,
     kind_events,
     last_index,
+    recent_counts,
     subscriptions,
 )
 from custsuccess.typing import Reasons, RuleResult
@@ -783,8 +785,7 @@ class PaymentFailuresRule(_Rule):
         now = as_us(as_of)
         n = dataset.n_customers
         ev = kind_events(dataset, "payment_failed")
-        recent = ev.time.view(np.int64) > now - self.window_days * DAY_US
-        failures = np.bincount(ev.customer[recent], minlength=n).astype(np.float64)
+        failures = recent_counts(dataset, "payment_failed", now, self.window_days)
         billed = np.zeros(n, dtype=bool)
         billed[subscriptions(dataset).customer] = True
         billed[ev.customer] = True
@@ -832,9 +833,7 @@ class ReferralsRule(_Rule):
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
         now = as_us(as_of)
         n = dataset.n_customers
-        ev = kind_events(dataset, "referral")
-        recent = ev.time.view(np.int64) > now - self.window_days * DAY_US
-        k = np.bincount(ev.customer[recent], minlength=n).astype(np.float64)
+        k = recent_counts(dataset, "referral", now, self.window_days)
         score = 100.0 * np.minimum(1.0, 0.5 + 0.5 * k / self.full_score_referrals)
         score[k == 0] = np.nan
         code = np.where(k > 1, 0, np.where(k == 1, 1, -1)).astype(np.int8)
@@ -903,7 +902,7 @@ class BreadthRule(_Rule):
         now = as_us(as_of)
         n = dataset.n_customers
         ev = kind_events(dataset, "feature_used")
-        recent = ev.time.view(np.int64) > now - self.window_days * DAY_US
+        recent = in_last_days(ev, now, self.window_days)
         feature = ev.property("feature")
         codes = feature.codes[recent].astype(np.int64)
         cust = ev.customer[recent]
