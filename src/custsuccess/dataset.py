@@ -42,7 +42,7 @@ from custsuccess.models import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Protocol, Self
+    from typing_extensions import Protocol
 
     class ColumnSource(Protocol):
         """A mapping of column name to array-like: a dict, or a pandas DataFrame."""
@@ -876,10 +876,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return self.n_customers
-
-    if TYPE_CHECKING:
-
-        def __copy__(self) -> Self: ...
 
 
 def _py(value: Any) -> Any:
