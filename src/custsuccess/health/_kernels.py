@@ -205,13 +205,19 @@ class Activity:
         return out
 
 
+#: Day slots of the activity shared within :func:`shared_cache`: enough for every
+#: built-in rule and playbook (``personal.call`` looks back 365 days), so it is computed
+#: once per scoring call. A wider request computes (and shares) a wider one.
+SHARED_WIDTH: Final = 384
+
+
 def activity(
     dataset: Dataset, as_of_us: int, kinds: Sequence[str], width_days: int
 ) -> Activity:
     """Last activity and the active day slots over the given event kinds.
 
     Within :func:`shared_cache` the result is computed once per dataset view and kind
-    set (for at least 128 day slots) and shared.
+    set (for at least :data:`SHARED_WIDTH` day slots) and shared.
     """
     key = ("activity", tuple(sorted(set(kinds))), as_of_us)
     cache = _CACHE.get()
@@ -220,7 +226,7 @@ def activity(
         if hit is not None and hit[0] is dataset and hit[1].width >= width_days:
             found: Activity = hit[1]
             return found
-    width = max(int(width_days), 128) if cache is not None else int(width_days)
+    width = max(int(width_days), SHARED_WIDTH) if cache is not None else int(width_days)
     result = _activity(dataset, as_of_us, key[1], width)
     if cache is not None:
         cache[(id(dataset), key[0], key[1], key[2])] = (dataset, result)
@@ -243,7 +249,8 @@ def _activity(dataset: Dataset, as_of_us: int, kinds: Sequence[str], width: int)
     n = dataset.n_customers
     n_words = max(1, -(-width // 64))
     last = np.full(n, NONE_US, dtype=np.int64)
-    words = tuple(np.zeros(n, dtype=np.uint64) for _ in range(n_words))
+    words = np.zeros((n_words, n), dtype=np.uint64)
+    cells = words.reshape(-1)  # a view: cell word * n + c is words[word, c]
     one = np.uint64(1)
     for ev in _activity_tables(dataset, kinds):
         if not len(ev):
@@ -257,16 +264,14 @@ def _activity(dataset: Dataset, as_of_us: int, kinds: Sequence[str], width: int)
         recent = np.flatnonzero(t > as_of_us - 64 * n_words * DAY_US)
         if not recent.size:
             continue
-        c = cust[recent]
         slot = (as_of_us - t[recent]) // DAY_US
-        seg = starts_of(c)
-        owner = c[seg]
         bit = np.left_shift(one, (slot & 63).astype(np.uint64))
-        word_of = slot >> 6
-        for w in range(n_words):
-            bits = np.where(word_of == w, bit, np.uint64(0)) if n_words > 1 else bit
-            words[w][owner] |= np.bitwise_or.reduceat(bits, seg)
-    return Activity(last, words)
+        # Within a customer time ascends, so the word (slot // 64) descends: the events
+        # of one (customer, word) cell are adjacent, and one reduceat ORs every cell.
+        cell = (slot >> 6) * n + cust[recent]
+        seg = starts_of(cell)
+        cells[cell[seg]] |= np.bitwise_or.reduceat(bit, seg)
+    return Activity(last, tuple(words))
 
 
 _POP8: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
