@@ -69,6 +69,9 @@ ONE_US: Final = np.timedelta64(1, "us")
 #: The built-in kinds, in the order that fixes their codes in every dataset.
 BUILTIN_KINDS: Final[tuple[str, ...]] = tuple(k.value for k in EventKind)
 _EXAMPLES: Final = 3  # how many offenders an error message lists
+#: Event tables up to this size index every kind at once (one sort); bigger ones index
+#: each kind when first asked for (one pass each, only over the kinds used).
+_INDEX_ALL_KINDS_UP_TO: Final = 1 << 16
 
 IntArray = npt.NDArray[np.int64]
 I32Array = npt.NDArray[np.int32]
@@ -673,10 +676,19 @@ class Dataset:
         return self._events.take(index, properties=properties)
 
     def _kind_index(self, code: int) -> npt.NDArray[np.intp]:
-        cached = self._shared.kind_index.get(code)
+        index = self._shared.kind_index
+        cached = index.get(code)
         if cached is None:
-            cached = np.flatnonzero(self._events.kind == code)
-            self._shared.kind_index[code] = cached
+            kind = self._events.kind
+            if kind.size <= _INDEX_ALL_KINDS_UP_TO and not index:
+                # small tables (one account): every kind's index from one stable sort
+                order = np.argsort(kind, kind="stable")
+                bounds = np.searchsorted(kind[order], np.arange(len(self._events.kinds) + 1))
+                for c in range(len(self._events.kinds)):
+                    index[c] = order[bounds[c] : bounds[c + 1]]
+                return index[code]
+            cached = np.flatnonzero(kind == code)
+            index[code] = cached
         return cached
 
     def _window_mask(self, time: TimeArray) -> npt.NDArray[np.bool_]:

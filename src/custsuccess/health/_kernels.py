@@ -94,25 +94,40 @@ def subscriptions(dataset: Dataset) -> Any:
     return _cached(dataset, ("subscriptions",), lambda: dataset.subscriptions)
 
 
+# These run several times per scoring call, so they are written for few numpy calls
+# (``nonzero()[0]`` rather than the slower ``np.flatnonzero`` wrapper).
+
+
 def ends_of(customer: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
-    """Positions of the last row of each customer's run in sorted ``customer``."""
+    """Positions of the last row of each run of equal values in ``customer``."""
     if not customer.size:
         return np.empty(0, dtype=np.intp)
-    inner = np.flatnonzero(customer[1:] != customer[:-1])
-    return np.concatenate((inner, (customer.size - 1,)))
+    change = np.empty(customer.size, dtype=bool)
+    np.not_equal(customer[1:], customer[:-1], out=change[:-1])
+    change[-1] = True
+    ends: npt.NDArray[np.intp] = change.nonzero()[0]
+    return ends
 
 
 def starts_of(customer: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
-    """Positions of the first row of each customer's run in sorted ``customer``."""
+    """Positions of the first row of each run of equal values in ``customer``."""
     if not customer.size:
         return np.empty(0, dtype=np.intp)
-    inner = np.flatnonzero(customer[1:] != customer[:-1]) + 1
-    return np.concatenate(((0,), inner))
+    change = np.empty(customer.size, dtype=bool)
+    np.not_equal(customer[1:], customer[:-1], out=change[1:])
+    change[0] = True
+    starts: npt.NDArray[np.intp] = change.nonzero()[0]
+    return starts
+
+
+_DT64_US: Final = np.dtype("datetime64[us]")
 
 
 def as_us(moment: np.datetime64) -> int:
     """A moment as int64 microseconds since the epoch."""
-    return int(moment.astype("datetime64[us]").astype(np.int64))
+    if moment.dtype != _DT64_US:  # scoring passes datetime64[us]: no conversion
+        moment = moment.astype(_DT64_US)
+    return int(moment.view(np.int64))
 
 
 def _us(times: npt.NDArray[np.datetime64]) -> I64:
@@ -194,15 +209,12 @@ class Activity:
         """Active day slots in ``[start, stop)`` per customer."""
         if stop > self.width:
             raise ValueError(f"day slots up to {stop} asked of an activity of {self.width}")
-        n = self.last.size
-        out = np.zeros(n, dtype=np.int64)
-        for w, word in enumerate(self.words):
+        out: I64 | None = None
+        for w in range(start // 64, -(-stop // 64)):  # the words that overlap the range
             lo, hi = max(start - 64 * w, 0), min(stop - 64 * w, 64)
-            if lo >= hi:
-                continue
-            mask = np.uint64(((1 << (hi - lo)) - 1) << lo)
-            out += _popcount(word & mask)
-        return out
+            count = _popcount(self.words[w] & np.uint64(((1 << (hi - lo)) - 1) << lo))
+            out = count if out is None else out + count
+        return np.zeros(self.last.size, dtype=np.int64) if out is None else out
 
 
 #: Day slots of the activity shared within :func:`shared_cache`: enough for every
@@ -261,7 +273,7 @@ def _activity(dataset: Dataset, as_of_us: int, kinds: Sequence[str], width: int)
         who = cust[ends]
         last[who] = np.maximum(last[who], t[ends])
         # the view ends at as_of: every t <= as_of_us
-        recent = np.flatnonzero(t > as_of_us - 64 * n_words * DAY_US)
+        recent = (t > as_of_us - 64 * n_words * DAY_US).nonzero()[0]
         if not recent.size:
             continue
         slot = (as_of_us - t[recent]) // DAY_US
@@ -277,10 +289,12 @@ def _activity(dataset: Dataset, as_of_us: int, kinds: Sequence[str], width: int)
 _POP8: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
+_BITWISE_COUNT: Final = getattr(np, "bitwise_count", None)  # numpy >= 2
+
+
 def _popcount(bits: npt.NDArray[np.uint64]) -> I64:
-    counter = getattr(np, "bitwise_count", None)
-    if counter is not None:
-        counts: I64 = np.asarray(counter(bits), dtype=np.int64)
+    if _BITWISE_COUNT is not None:
+        counts: I64 = np.asarray(_BITWISE_COUNT(bits), dtype=np.int64)
         return counts
     as_bytes = bits.view(np.uint8).reshape(-1, 8)  # pragma: no cover (numpy < 2)
     summed: I64 = _POP8[as_bytes].sum(axis=1, dtype=np.int64)  # pragma: no cover

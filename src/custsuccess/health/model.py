@@ -460,8 +460,8 @@ class HealthModel:
             isinstance(score, np.ndarray)
             and score.shape == (n,)
             and score.dtype.kind == "f"
-            and (n == 0 or (np.fmin.reduce(score) >= 0 and np.fmax.reduce(score) <= 100))
-            # fmin / fmax skip NaN (allowed) and catch infinities; all-NaN passes
+            and (n == 0 or not (np.fmin.reduce(score) < 0 or np.fmax.reduce(score) > 100))
+            # fmin / fmax skip NaN (allowed) and catch infinities; all-NaN gives NaN: passes
         ):
             # the full check, which says what is wrong
             check_array(
@@ -503,7 +503,7 @@ class HealthModel:
         # its transpose, an (accounts x rules) view.
         k, m = len(columns), index.size
         if m == columns[0].size:
-            stacked = np.vstack(columns)
+            stacked = np.array(columns, dtype=np.float64)
         else:  # take each column's rows straight into place: no (rules x all) temporary
             stacked = np.empty((k, m))
             for j, column in enumerate(columns):

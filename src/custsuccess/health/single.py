@@ -10,9 +10,9 @@ events)`` (tested).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from itertools import chain, repeat
+from itertools import compress, count, repeat
 from typing import Any, Final
 
 import attrs
@@ -60,13 +60,22 @@ def _categorical(values: list[str | None]) -> Categorical:
     return Categorical(codes, tuple(cats))
 
 
-def _sparse_categorical(n: int, rows: list[int], values: list[str]) -> Categorical:
-    """A column of ``n`` rows holding ``values`` at ``rows``, missing elsewhere."""
-    cats = sorted(set(values))
-    where = {c: i for i, c in enumerate(cats)}
-    codes = np.full(n, -1, dtype=np.int32)
-    codes[rows] = [where[v] for v in values]
-    return Categorical(codes, tuple(cats))
+def _properties(n: int, mappings: list[Mapping[str, str]]) -> dict[str, Categorical]:
+    """The property columns of ``n`` events, one per name, from their mappings."""
+    rows = list(compress(count(), mappings))  # most events carry no properties
+    if not rows:
+        return {}
+    present = list(filter(None, mappings))
+    columns = {}
+    for name in sorted(set().union(*present)):
+        got = [p.get(name) for p in present]
+        cats = sorted(set(got) - {None})
+        where: dict[str | None, int] = dict(zip(cats, count()))
+        where[None] = -1
+        codes = np.full(n, -1, dtype=np.int32)
+        codes[rows] = np.fromiter(map(where.__getitem__, got), dtype=np.int32, count=len(got))
+        columns[name] = Categorical(codes, tuple(cats))
+    return columns
 
 
 def one_customer_dataset(
@@ -204,22 +213,13 @@ def _events(cid: str, events: Iterable[Event]) -> EventTable:
         [_NAN if v is None else v for v in values] if None in values else values,
         dtype=np.float64,
     )
-    # property -> (event positions, values): most events carry no properties
-    with_properties = [(i, p) for i, p in enumerate([e.properties for e in evs]) if p]
-    names = set(chain.from_iterable([p for _, p in with_properties]))
-    props: dict[str, tuple[list[int], list[str]]] = {}
-    for name in names:
-        pairs = [(i, p[name]) for i, p in with_properties if name in p]
-        props[name] = ([i for i, _ in pairs], [v for _, v in pairs])
     custom: list[str] = []
     if -1 in raw:
         custom = sorted({str(e.kind) for e, c in zip(evs, raw, strict=True) if c < 0})
         code_of = {k: len(BUILTIN_KINDS) + j for j, k in enumerate(custom)}
         raw = [c if c >= 0 else code_of[str(e.kind)] for e, c in zip(evs, raw, strict=True)]
     kind = np.array(raw, dtype=np.int16)
-    properties = {
-        name: _sparse_categorical(n, rows, values) for name, (rows, values) in sorted(props.items())
-    }
+    properties = _properties(n, [e.properties for e in evs])
     order = np.argsort(time, kind="stable")
     if n > 1:
         t_sorted = time[order]
