@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from itertools import compress, count, repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import numpy as np
@@ -69,7 +69,7 @@ def _properties(n: int, mappings: list[Mapping[str, str]]) -> dict[str, Categori
     columns = {}
     for name in sorted(set().union(*present)):
         got = [p.get(name) for p in present]
-        cats = sorted(set(got) - {None})
+        cats: list[str] = sorted(cast("set[str]", set(got) - {None}))
         where: dict[str | None, int] = dict(zip(cats, count()))
         where[None] = -1
         codes = np.full(n, -1, dtype=np.int32)
