@@ -31,6 +31,7 @@ __all__ = [
     "activity",
     "age_days",
     "as_us",
+    "clip",
     "const",
     "distinct_per_customer",
     "ends_of",
@@ -123,6 +124,12 @@ def starts_of(customer: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
 _DT64_US: Final = np.dtype("datetime64[us]")
 
 
+def clip(x: F64, lo: float, hi: float) -> F64:
+    """``np.clip`` for the rules: the same values (NaN stays NaN), fewer Python layers."""
+    clipped: F64 = np.minimum(np.maximum(x, lo), hi)
+    return clipped
+
+
 def as_us(moment: np.datetime64) -> int:
     """A moment as int64 microseconds since the epoch."""
     if moment.dtype != _DT64_US:  # scoring passes datetime64[us]: no conversion
@@ -192,29 +199,35 @@ class Activity:
     """A customer's activity as of a moment.
 
     ``last``: int64 microseconds of the latest activity event (:data:`NONE_US` when
-    none). ``words``: the active day slots as bit sets, one uint64
-    array per 64 slots: bit ``d % 64`` of ``words[d // 64][c]`` says customer ``c`` was
+    none). ``words``: the active day slots as bit sets, a ``(width / 64, customers)``
+    uint64 array: bit ``d % 64`` of ``words[d // 64, c]`` says customer ``c`` was
     active in day slot ``d``, the 24 hours ``(as_of - (d + 1) days, as_of - d days]``.
     """
 
     last: I64
-    words: tuple[npt.NDArray[np.uint64], ...]
+    words: npt.NDArray[np.uint64]
 
     @property
     def width(self) -> int:
         """Day slots covered."""
-        return 64 * len(self.words)
+        return 64 * int(self.words.shape[0])
 
     def active_days(self, start: int, stop: int) -> I64:
         """Active day slots in ``[start, stop)`` per customer."""
         if stop > self.width:
             raise ValueError(f"day slots up to {stop} asked of an activity of {self.width}")
-        out: I64 | None = None
-        for w in range(start // 64, -(-stop // 64)):  # the words that overlap the range
+        first, end = start // 64, -(-stop // 64)  # the words that overlap the range
+        if end <= first:
+            return np.zeros(self.last.size, dtype=np.int64)
+        masks = []
+        for w in range(first, end):
             lo, hi = max(start - 64 * w, 0), min(stop - 64 * w, 64)
-            count = _popcount(self.words[w] & np.uint64(((1 << (hi - lo)) - 1) << lo))
-            out = count if out is None else out + count
-        return np.zeros(self.last.size, dtype=np.int64) if out is None else out
+            masks.append(((1 << (hi - lo)) - 1) << lo)
+        if len(masks) == 1:
+            return _popcount(self.words[first] & np.uint64(masks[0]))
+        bits = self.words[first:end] & np.array(masks, dtype=np.uint64)[:, None]
+        counts: I64 = _popcount(bits).sum(axis=0, dtype=np.int64)
+        return counts
 
 
 #: Day slots of the activity shared within :func:`shared_cache`: enough for every
@@ -283,7 +296,7 @@ def _activity(dataset: Dataset, as_of_us: int, kinds: Sequence[str], width: int)
         cell = (slot >> 6) * n + cust[recent]
         seg = starts_of(cell)
         cells[cell[seg]] |= np.bitwise_or.reduceat(bit, seg)
-    return Activity(last, tuple(words))
+    return Activity(last, words)
 
 
 _POP8: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -296,8 +309,8 @@ def _popcount(bits: npt.NDArray[np.uint64]) -> I64:
     if _BITWISE_COUNT is not None:
         counts: I64 = np.asarray(_BITWISE_COUNT(bits), dtype=np.int64)
         return counts
-    as_bytes = bits.view(np.uint8).reshape(-1, 8)  # pragma: no cover (numpy < 2)
-    summed: I64 = _POP8[as_bytes].sum(axis=1, dtype=np.int64)  # pragma: no cover
+    as_bytes = bits.view(np.uint8).reshape((*bits.shape, 8))  # pragma: no cover (numpy < 2)
+    summed: I64 = _POP8[as_bytes].sum(axis=-1, dtype=np.int64)  # pragma: no cover
     return summed  # pragma: no cover
 
 

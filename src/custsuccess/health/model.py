@@ -122,7 +122,10 @@ class HealthModel:
      ('survey.nps', -11.6, 'detractor (answered 3) 10 days ago')]
     """
 
-    __slots__ = ("_good", "_playbooks", "_poor", "_registry", "_rules", "_weights")
+    __slots__ = (
+        "_good", "_playbooks", "_poor", "_registry", "_rule_names", "_rules", "_weight_array",
+        "_weights",
+    )
 
     def __init__(
         self,
@@ -161,7 +164,10 @@ class HealthModel:
                 "weights: every rule has weight 0; at least one rule needs a positive weight"
             )
         self._rules = tuple(c for c in contributions if resolved[c.name] > 0)
+        self._rule_names = tuple(c.name for c in self._rules)
         self._weights = {c.name: resolved[c.name] for c in self._rules}
+        self._weight_array = np.array([self._weights[c.name] for c in self._rules])
+        self._weight_array.flags.writeable = False
         self._good = _threshold(good, "tiers.good")
         self._poor = _threshold(poor, "tiers.poor")
         if self._poor > self._good:
@@ -187,7 +193,7 @@ class HealthModel:
 
     @property
     def rule_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self._rules)
+        return self._rule_names
 
     @property
     def weights(self) -> Mapping[str, float]:
@@ -445,11 +451,11 @@ class HealthModel:
     def _evaluate(
         self, contribution: Contribution[Any], view: Dataset, t: np.datetime64, n: int
     ) -> RuleResult:
-        from custsuccess.plugins import check_array, guarded
-
         try:
             result = contribution.value.evaluate(view, t)
         except Exception:
+            from custsuccess.plugins import guarded
+
             with guarded(contribution, "evaluate()"):  # wraps it into a PluginError
                 raise
         if not isinstance(result, RuleResult):
@@ -463,7 +469,8 @@ class HealthModel:
             and (n == 0 or not (np.fmin.reduce(score) < 0 or np.fmax.reduce(score) > 100))
             # fmin / fmax skip NaN (allowed) and catch infinities; all-NaN gives NaN: passes
         ):
-            # the full check, which says what is wrong
+            from custsuccess.plugins import check_array  # the full check: says what is wrong
+
             check_array(
                 score, contribution, (n,), 0, 100, allow_nan=True, what="score", kinds="f"
             )
@@ -498,7 +505,7 @@ class HealthModel:
         columns: list[npt.NDArray[np.float64]],
         reasons: tuple[Reasons, ...],
     ) -> HealthReport:
-        w = np.array([self._weights[c.name] for c in self._rules], dtype=np.float64)
+        w = self._weight_array
         # (rules x accounts), C order: each rule's scores contiguous; the report holds
         # its transpose, an (accounts x rules) view.
         k, m = len(columns), index.size
@@ -524,7 +531,8 @@ class HealthModel:
             total = num / den
             inverse = 1.0 / den
         total[den == 0] = np.nan
-        np.clip(total, 0.0, 100.0, out=total)  # rounding can push a mean of 100s past 100
+        # rounding can push a mean of 100s past 100
+        np.minimum(np.maximum(total, 0.0, out=total), 100.0, out=total)
         contributions = stacked * (w[:, None] * inverse)
         return HealthReport(
             as_of=t,

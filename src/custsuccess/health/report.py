@@ -386,10 +386,9 @@ class HealthReport:
 
 def tier_codes(score: F64, good: float, poor: float) -> npt.NDArray[np.int8]:
     """0 good (``score >= good``), 1 average, 2 poor (``score < poor``), 3 unscored (NaN)."""
-    code = np.full(score.shape, 1, dtype=np.int8)
-    with np.errstate(invalid="ignore"):
-        code[score >= good] = 0
-        code[score < poor] = 2
+    # 1, minus 1 when good, plus 1 when poor (comparisons with NaN are False)
+    code: npt.NDArray[np.int8] = (score < poor).view(np.int8) + np.int8(1)
+    code -= (score >= good).view(np.int8)
     code[np.isnan(score)] = UNSCORED
     return code
 

@@ -33,6 +33,7 @@ from custsuccess.health._kernels import (
     activity,
     age_days,
     as_us,
+    clip,
     const,
     distinct_per_customer,
     in_last_days,
@@ -143,7 +144,7 @@ def _ordered(instance: Any, low: str, high: str) -> None:
 
 def _linear(x: F64, full: float, zero: float) -> F64:
     """100 at ``x <= full``, 0 at ``x >= zero``, linear between (``full < zero``)."""
-    return np.asarray(100.0 * np.clip((zero - x) / (zero - full), 0.0, 1.0), dtype=np.float64)
+    return 100.0 * clip((zero - x) / (zero - full), 0.0, 1.0)
 
 
 class _Rule(Named):
@@ -302,20 +303,32 @@ class FrequencyRule(_Rule):
         act = activity(dataset, now, self.activity_kinds, self.window_days)
         active = act.active_days(0, self.window_days).astype(np.float64)
         age = age_days(dataset, now)
-        observed = np.clip(np.ceil(age), 1, self.window_days)
+        observed = clip(np.ceil(age), 1, self.window_days)
         equivalent = active * self.window_days / observed
-        mins = np.array([b[0] for b in self.bands])
-        band = np.searchsorted(-mins, -equivalent, side="left")  # first band with min <= eq
+        neg_mins, scores, templates = _band_tables(self.bands, self.window_days)
+        band = np.searchsorted(neg_mins, -equivalent, side="left")  # first band with min <= eq
         band = np.minimum(band, len(self.bands) - 1)
-        score = np.array([b[1] for b in self.bands], dtype=np.float64)[band]
+        score = scores[band]
         code = band.astype(np.int8)
         score[age < 0] = np.nan
         code[age < 0] = -1
-        templates = tuple(
-            f"active {{active:.0f}} of the last {self.window_days} days ({label})"
-            for _, _, label in self.bands
-        )
         return RuleResult(score, Reasons(templates, code, {"active": active}))
+
+
+@functools.lru_cache(maxsize=64)
+def _band_tables(
+    bands: tuple[tuple[float, float, str], ...], window_days: int
+) -> tuple[F64, F64, tuple[str, ...]]:
+    """FrequencyRule's bands as arrays (minimums negated, for searchsorted; scores) and
+    reason templates; read-only."""
+    neg_mins = -np.array([b[0] for b in bands], dtype=np.float64)
+    scores = np.array([b[1] for b in bands], dtype=np.float64)
+    neg_mins.flags.writeable = False
+    scores.flags.writeable = False
+    templates = tuple(
+        f"active {{active:.0f}} of the last {window_days} days ({label})" for _, _, label in bands
+    )
+    return neg_mins, scores, templates
 
 
 @attrs.frozen(slots=True)
@@ -375,7 +388,7 @@ class TrendRule(_Rule):
         applicable = (previous > 0) & (age_days(dataset, now) >= width)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (recent / self.recent_days) / (previous / self.previous_days)
-        score = 100.0 * np.clip(
+        score = 100.0 * clip(
             (ratio - self.zero_score_ratio) / (self.full_score_ratio - self.zero_score_ratio),
             0.0,
             1.0,
@@ -472,9 +485,9 @@ class OnboardingRule(_Rule):
             hit = np.zeros(n, dtype=bool)
             hit[cust] = True
             reached += hit
-        idx = np.flatnonzero(applicable)
+        idx = applicable.nonzero()[0]
         a = age[idx]
-        due = np.clip((a - self.grace_days) / (self.activation_days - self.grace_days), 0, 1)
+        due = clip((a - self.grace_days) / (self.activation_days - self.grace_days), 0, 1)
         expected = np.full(n, np.nan)
         expected[idx] = m * due
         shortfall = np.maximum(0.0, expected[idx] - reached[idx])
@@ -543,7 +556,7 @@ class NpsRule(_Rule):
         n = dataset.n_customers
         ev = kind_events(dataset, "nps_response")
         last = last_index(ev.customer, n)
-        who = np.flatnonzero(last >= 0)
+        who = (last >= 0).nonzero()[0]
         at = last[who]
         days_who = (now - ev.time.view(np.int64)[at]) / DAY_US
         keep = days_who <= self.max_age_days
@@ -638,15 +651,12 @@ class SupportResponsivenessRule(_Rule):
         _ordered(self, "social_target_minutes", "social_limit_minutes")
 
     def _targets(self) -> tuple[F64, F64]:
-        target = np.array([
-            self.phone_target_minutes, self.chat_target_minutes,
-            self.email_target_business_days, self.social_target_minutes, np.nan,
-        ])
-        limit = np.array([
-            self.phone_limit_minutes, self.chat_limit_minutes,
-            self.email_limit_business_days, self.social_limit_minutes, np.nan,
-        ])
-        return target, limit
+        return _target_arrays(
+            (self.phone_target_minutes, self.chat_target_minutes,
+             self.email_target_business_days, self.social_target_minutes),
+            (self.phone_limit_minutes, self.chat_limit_minutes,
+             self.email_limit_business_days, self.social_limit_minutes),
+        )
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
         now = as_us(as_of)
@@ -690,7 +700,7 @@ class SupportResponsivenessRule(_Rule):
             nxt = np.minimum.accumulate(nxt[::-1])[::-1]
             s_key = key[order]
             s_time = time[order]
-            req_pos = np.flatnonzero(~s_reply)
+            req_pos = (~s_reply).nonzero()[0]
             q = nxt[req_pos]
             ok = q < order.size
             ok[ok] &= s_key[q[ok]] == s_key[req_pos[ok]]
@@ -708,7 +718,7 @@ class SupportResponsivenessRule(_Rule):
         target, limit = self._targets()
         t, lim = target[req_channel], limit[req_channel]
         counted = answered | (elapsed > t)
-        per = 100.0 * np.clip((lim - elapsed) / (lim - t), 0.0, 1.0)
+        per = 100.0 * clip((lim - elapsed) / (lim - t), 0.0, 1.0)
         cust = req_cust[counted]
         requests = np.bincount(cust, minlength=n).astype(np.float64)
         total = np.bincount(cust, weights=per[counted], minlength=n)
@@ -718,11 +728,23 @@ class SupportResponsivenessRule(_Rule):
             score = total / requests
         applicable = requests > 0
         score[~applicable] = np.nan
-        code = np.where(
-            applicable, np.where(unanswered > 0, 2, np.where(late > 0, 1, 0)), -1
-        ).astype(np.int8)
+        code = (late > 0).astype(np.int8)
+        code[unanswered > 0] = 2
+        code[~applicable] = -1
         details = {"requests": requests, "late": late, "unanswered": unanswered}
         return RuleResult(score, Reasons(self.TEMPLATES, code, details))
+
+
+@functools.lru_cache(maxsize=64)
+def _target_arrays(
+    targets: tuple[float, ...], limits: tuple[float, ...]
+) -> tuple[F64, F64]:
+    """Target and limit per channel index (NaN for an unknown channel), read-only."""
+    target = np.array([*targets, np.nan])
+    limit = np.array([*limits, np.nan])
+    target.flags.writeable = False
+    limit.flags.writeable = False
+    return target, limit
 
 
 @functools.lru_cache(maxsize=64)

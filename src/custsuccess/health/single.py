@@ -50,6 +50,10 @@ def _us(moment: datetime) -> int:
 
 
 def _categorical(values: list[str | None]) -> Categorical:
+    if len(values) == 1:  # the usual case here: one customer, one subscription
+        value = values[0]
+        code = np.full(1, -1 if value is None else 0, dtype=np.int32)
+        return Categorical(code, () if value is None else (value,))
     present = [v for v in values if v is not None]
     if not present:
         return Categorical.missing(len(values))
