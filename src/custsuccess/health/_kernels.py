@@ -38,6 +38,7 @@ __all__ = [
     "in_last_days",
     "kind_events",
     "last_index",
+    "last_of_kind",
     "recent_counts",
     "shared_cache",
     "starts_of",
@@ -192,6 +193,16 @@ def last_index(customer: npt.NDArray[np.integer[Any]], n: int) -> npt.NDArray[np
         ends = ends_of(customer)
         out[customer[ends]] = ends
     return out
+
+
+def last_of_kind(dataset: Dataset, kind: str) -> npt.NDArray[np.intp]:
+    """Per customer, the row of its latest ``kind`` event in :func:`kind_events`, or -1;
+    shared within :func:`shared_cache` (do not modify)."""
+    return _cached(
+        dataset,
+        ("last", kind),
+        lambda: last_index(kind_events(dataset, kind).customer, dataset.n_customers),
+    )
 
 
 @attrs.frozen(slots=True, eq=False)

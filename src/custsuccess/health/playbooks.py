@@ -28,7 +28,7 @@ from custsuccess.health._kernels import (
     as_us,
     in_last_days,
     kind_events,
-    last_index,
+    last_of_kind,
 )
 from custsuccess.health.rules import (
     DEFAULT_ACTIVITY_KINDS,
@@ -220,7 +220,7 @@ class ReferralAsk(_Playbook):
         active, _, _ = _usage(dataset, report, self.activity_kinds, 30)
         referred = _recent_kind(dataset, report, "referral", self.every_days)
         nps = kind_events(dataset, "nps_response")
-        last = last_index(nps.customer, dataset.n_customers)[report.index]
+        last = last_of_kind(dataset, "nps_response")[report.index]
         detractor = np.zeros(len(report), dtype=bool)
         if len(nps):
             detractor = (last >= 0) & (nps.value[last] <= 6)

@@ -38,7 +38,7 @@ from custsuccess.health._kernels import (
     distinct_per_customer,
     in_last_days,
     kind_events,
-    last_index,
+    last_of_kind,
     recent_counts,
     subscriptions,
 )
@@ -555,7 +555,7 @@ class NpsRule(_Rule):
         now = as_us(as_of)
         n = dataset.n_customers
         ev = kind_events(dataset, "nps_response")
-        last = last_index(ev.customer, n)
+        last = last_of_kind(dataset, "nps_response")
         who = (last >= 0).nonzero()[0]
         at = last[who]
         days_who = (now - ev.time.view(np.int64)[at]) / DAY_US
