@@ -478,7 +478,9 @@ class HealthModel:
         if not isinstance(reasons, Reasons) or len(reasons) != n:
             what = len(reasons) if isinstance(reasons, Reasons) else type(reasons).__name__
             raise _garbage(contribution, f"reasons are {what!r}, expected Reasons of length {n}")
-        return RuleResult(np.asarray(score, dtype=np.float64), reasons)
+        if score.dtype != np.float64:  # e.g. float32 from a plugin: one dtype for the report
+            return RuleResult(score.astype(np.float64), reasons)
+        return result
 
     @staticmethod
     def _population(
