@@ -517,17 +517,15 @@ class HealthModel:
             stacked = np.empty((k, m))
             for j, column in enumerate(columns):
                 np.take(column, index, out=stacked[j])
-        # Elementwise matrix operations, then the rules added one after the other: the
-        # same floating-point operations in the same order whatever the number of rows
-        # (so one account scores exactly as in a batch).
+        # Elementwise matrix operations, then the rules added one after the other
+        # (accumulate is sequential; a reduce may sum pairwise, by how the memory is
+        # laid out): the same floating-point operations in the same order whatever the
+        # number of rows, so one account scores exactly as in a batch.
         applicable = ~np.isnan(stacked)
         weights = w[:, None] * applicable
         points = w[:, None] * np.where(applicable, stacked, 0.0)
-        den = weights[0].copy()
-        num = points[0].copy()
-        for j in range(1, k):
-            den += weights[j]
-            num += points[j]
+        den = np.add.accumulate(weights, axis=0, out=weights)[-1].copy()
+        num = np.add.accumulate(points, axis=0, out=points)[-1].copy()
         del weights, points, applicable
         with np.errstate(invalid="ignore", divide="ignore"):
             total = num / den
