@@ -178,3 +178,21 @@ def test_bounds_sums_and_record_order(ds: Dataset, rnd: Any) -> None:
     again = MODEL.score(Dataset.from_records(customers, subs, events), AS_OF, include_churned=True)
     np.testing.assert_array_equal(again.rule_scores, report.rule_scores)
     assert again.to_records() == report.to_records()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(datasets(), st.randoms(use_true_random=False))
+def test_builder_takes_events_in_any_order(ds: Dataset, rnd: Any) -> None:
+    # sorted, reversed (a fast path: views made contiguous) or shuffled: the same dataset
+    for cid in ds.customer_ids.tolist():
+        (customer,), subs, events = ds.customer(cid).to_records()
+        expected = Dataset.from_records([customer], subs, events)
+        shuffled = list(events)
+        rnd.shuffle(shuffled)
+        for order in (events, events[::-1], shuffled):
+            built = one_customer_dataset(customer, subs, order)
+            assert built.equals(expected)
+            table = built.events
+            assert all(
+                a.flags.c_contiguous for a in (table.kind, table.time, table.value)
+            ), "reordered columns are contiguous"

@@ -224,21 +224,48 @@ def _events(cid: str, events: Iterable[Event]) -> EventTable:
         raw = [c if c >= 0 else code_of[str(e.kind)] for e, c in zip(evs, raw, strict=True)]
     kind = np.array(raw, dtype=np.int16)
     properties = _properties(n, [e.properties for e in evs])
-    order = np.argsort(time, kind="stable")
-    if n > 1:
-        t_sorted = time[order]
-        if np.any(t_sorted[1:] == t_sorted[:-1]):
-            # break exact ties as Dataset.from_columns does
-            keys: list[npt.NDArray[Any]] = [
-                p.codes for _, p in sorted(properties.items(), reverse=True)
-            ]
-            order = np.lexsort((*keys, value, kind, time))
+    order = _time_order(time)
+    if order is None:
+        # break exact ties as Dataset.from_columns does
+        keys: list[npt.NDArray[Any]] = [
+            p.codes for _, p in sorted(properties.items(), reverse=True)
+        ]
+        order = np.lexsort((*keys, value, kind, time))
+    if order is not _AS_GIVEN:
+        # a reversed slice gives views: make them contiguous, as the other builders do
+        kind = np.ascontiguousarray(kind[order])
+        time = np.ascontiguousarray(time[order])
+        value = np.ascontiguousarray(value[order])
+        properties = {
+            k: Categorical(np.ascontiguousarray(v.codes[order]), v.categories)
+            for k, v in properties.items()
+        }
     return EventTable(
         np.zeros(n, dtype=np.int32),
-        kind[order],
-        time[order].view(_DT64),
-        value[order],
-        {k: v.take(order) for k, v in properties.items()},
+        kind,
+        time.view(_DT64),
+        value,
+        properties,
         BUILTIN_KINDS + tuple(custom),
         1,
     )
+
+
+_AS_GIVEN: Final = slice(None)
+_REVERSED: Final = slice(None, None, -1)
+
+
+def _time_order(time: npt.NDArray[np.int64]) -> slice | npt.NDArray[np.intp] | None:
+    """How to put events in time order: as given or reversed when the times already run
+    strictly one way (events usually arrive sorted), else a stable sort; None when two
+    events have the same time (the caller breaks the ties)."""
+    if time.size < 2:
+        return _AS_GIVEN
+    step = time[1:] - time[:-1]
+    if step.min() > 0:
+        return _AS_GIVEN
+    if step.max() < 0:
+        return _REVERSED
+    order = np.argsort(time, kind="stable")
+    ordered = time[order]
+    return None if (ordered[1:] == ordered[:-1]).any() else order
