@@ -50,17 +50,11 @@ def _us(moment: datetime) -> int:
 
 
 def _categorical(values: list[str | None]) -> Categorical:
-    if len(values) == 1:  # the usual case here: one customer, one subscription
-        value = values[0]
-        code = np.full(1, -1 if value is None else 0, dtype=np.int32)
-        return Categorical(code, () if value is None else (value,))
-    present = [v for v in values if v is not None]
-    if not present:
-        return Categorical.missing(len(values))
-    cats = sorted(set(present))
-    where: dict[str | None, int] = {c: i for i, c in enumerate(cats)}
+    """``values`` as codes into their sorted distinct values; None is missing (-1)."""
+    cats: list[str] = sorted(cast("set[str]", set(values) - {None}))
+    where: dict[str | None, int] = dict(zip(cats, count()))
     where[None] = -1
-    codes = np.array([where[v] for v in values], dtype=np.int32)
+    codes = np.fromiter(map(where.__getitem__, values), dtype=np.int32, count=len(values))
     return Categorical(codes, tuple(cats))
 
 
@@ -72,13 +66,10 @@ def _properties(n: int, mappings: list[Mapping[str, str]]) -> dict[str, Categori
     present = list(filter(None, mappings))
     columns = {}
     for name in sorted(set().union(*present)):
-        got = [p.get(name) for p in present]
-        cats: list[str] = sorted(cast("set[str]", set(got) - {None}))
-        where: dict[str | None, int] = dict(zip(cats, count()))
-        where[None] = -1
+        column = _categorical([p.get(name) for p in present])
         codes = np.full(n, -1, dtype=np.int32)
-        codes[rows] = np.fromiter(map(where.__getitem__, got), dtype=np.int32, count=len(got))
-        columns[name] = Categorical(codes, tuple(cats))
+        codes[rows] = column.codes
+        columns[name] = Categorical(codes, column.categories)
     return columns
 
 
