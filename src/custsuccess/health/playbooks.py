@@ -26,9 +26,9 @@ from custsuccess.health._kernels import (
     _cached,
     activity,
     as_us,
-    in_last_days,
     kind_events,
     last_of_kind,
+    recent_counts,
 )
 from custsuccess.health.rules import (
     DEFAULT_ACTIVITY_KINDS,
@@ -166,11 +166,8 @@ class SuccessStories(_Playbook):
 
 
 def _recent_kind(dataset: Dataset, report: HealthReport, kind: str, window_days: float) -> Bool:
-    now = as_us(report.as_of)
-    ev = kind_events(dataset, kind)
-    has = np.zeros(dataset.n_customers, dtype=bool)
-    has[ev.customer[in_last_days(ev, now, window_days)]] = True
-    out: Bool = has[report.index]
+    counts = recent_counts(dataset, kind, as_us(report.as_of), window_days)
+    out: Bool = counts[report.index] > 0
     return out
 
 
