@@ -554,17 +554,19 @@ class HealthModel:
         )
 
     def _recommend(self, view: Dataset, report: HealthReport) -> HealthReport:
-        from custsuccess.plugins import check_array, guarded
-
         m = len(report)
         masks = np.zeros((m, len(self._playbooks)), dtype=bool)
         for j, contribution in enumerate(self._playbooks):
             try:
                 mask = contribution.value.recommend(view, report)
             except Exception:
+                from custsuccess.plugins import guarded
+
                 with guarded(contribution, "recommend()"):  # wraps it into a PluginError
                     raise
             if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (m,)):
+                from custsuccess.plugins import check_array  # the full check: says what is wrong
+
                 check_array(mask, contribution, (m,), what="recommendation", kinds="b")
             masks[:, j] = mask
         return attrs.evolve(
