@@ -25,7 +25,12 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.errors import ConvergenceError, NotFittedError, ValidationError
+from custsuccess.errors import (
+    ConvergenceError,
+    NotFittedError,
+    NumericalError,
+    ValidationError,
+)
 
 __all__ = ["ParameterSummary", "broadcast", "check_rfm", "dot", "positive_array"]
 
@@ -69,6 +74,26 @@ def positive_array(values: Any, field: str, *, allow_zero: bool = True) -> Float
         where = _rows(np.atleast_1d(bad), **{field: np.atleast_1d(arr)})
         raise ValidationError(f"{field} must be finite and {bound}: {where}")
     return arr
+
+
+def nonnegative(values: Any, what: str, model: object) -> FloatArray:
+    """A prediction that is never negative, with rounding residues below 0 set to 0.
+
+    NaN or infinity is never passed off as a number: it raises
+    :class:`~custsuccess.errors.NumericalError` naming the model and its parameters
+    (``np.maximum(nan, 0)`` is NaN, so a plain clip would let it through).
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise NumericalError(
+            f"{model!r}: {what} is not a finite number at position {i} "
+            f"({float(arr.reshape(-1)[i])!r}); the parameters are outside the range "
+            "where it can be evaluated in double precision"
+        )
+    out: FloatArray = np.maximum(arr, 0.0)
+    return out
 
 
 def _as_1d(values: Any, field: str) -> FloatArray:
