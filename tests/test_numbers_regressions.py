@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from custsuccess.clv import BetaGeoModel
+from custsuccess.clv import BetaGeoModel, GammaGammaModel, ParetoNBDModel
+from custsuccess.errors import ConvergenceError, ValidationError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -45,8 +48,10 @@ def test_bgnbd_expected_purchases_where_the_hypergeometric_term_is_negative() ->
     assert value == pytest.approx(1.371101, abs=5e-6)
     # and by the Gauss series at the fitted parameters, evaluated independently
     z = 39 / (alpha + 39)
-    by_hand = (a + b - 1) / (a - 1) * (
-        1 - (alpha / (alpha + 39)) ** r * _hyp2f1_series(r, b, a + b - 1, z)
+    by_hand = (
+        (a + b - 1)
+        / (a - 1)
+        * (1 - (alpha / (alpha + 39)) ** r * _hyp2f1_series(r, b, a + b - 1, z))
     )
     assert value == pytest.approx(by_hand, rel=1e-9)
     # conditional predictions at the same parameters are finite and match the series too
@@ -54,16 +59,22 @@ def test_bgnbd_expected_purchases_where_the_hypergeometric_term_is_negative() ->
     assert np.all(np.isfinite(cond))
     xx, tx, age = 1.0, 20.0, 38.0
     zz = 39 / (alpha + age + 39)
-    series = (a + b + xx - 1) / (a - 1) * (
-        1
-        - ((alpha + age) / (alpha + age + 39)) ** (r + xx)
-        * _hyp2f1_series(r + xx, b + xx, a + b + xx - 1, zz)
+    series = (
+        (a + b + xx - 1)
+        / (a - 1)
+        * (
+            1
+            - ((alpha + age) / (alpha + age + 39)) ** (r + xx)
+            * _hyp2f1_series(r + xx, b + xx, a + b + xx - 1, zz)
+        )
     )
     alive = 1 / (1 + a / (b + xx - 1) * ((alpha + age) / (alpha + tx)) ** (r + xx))
     assert cond[1] == pytest.approx(series * alive, rel=1e-9)
 
 
-def test_bgnbd_never_passes_nan_off_as_a_nonnegative_prediction() -> None:
+def test_bgnbd_never_passes_nan_off_as_a_nonnegative_prediction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from custsuccess.errors import NumericalError
 
     model = BetaGeoModel()
@@ -76,18 +87,14 @@ def test_bgnbd_never_passes_nan_off_as_a_nonnegative_prediction() -> None:
     # a hypergeometric value scipy cannot give (NaN) must not come out as a number
     import custsuccess.clv.bgnbd as bgnbd
 
-    def broken(*args: object) -> np.ndarray:
+    def broken(*args: Any) -> np.ndarray:
         return np.full(np.broadcast(*args).shape, np.nan)
 
-    original = bgnbd.hyp2f1
-    bgnbd.hyp2f1 = broken
-    try:
-        with pytest.raises(NumericalError, match="expected_purchases"):
-            model.expected_purchases([1.0, 2.0])
-        with pytest.raises(NumericalError, match="conditional_expected_purchases"):
-            model.conditional_expected_purchases(10, [1], [5], 10)
-    finally:
-        bgnbd.hyp2f1 = original
+    monkeypatch.setattr(bgnbd, "hyp2f1", broken)
+    with pytest.raises(NumericalError, match="expected_purchases"):
+        model.expected_purchases([1.0, 2.0])
+    with pytest.raises(NumericalError, match="conditional_expected_purchases"):
+        model.conditional_expected_purchases(10, [1], [5], 10)
 
 
 def test_bgnbd_predictions_are_continuous_through_a_equal_to_one() -> None:
@@ -101,9 +108,10 @@ def test_bgnbd_predictions_are_continuous_through_a_equal_to_one() -> None:
         return model
 
     at_one = with_a(1.0).expected_purchases([5.0, 20.0])
-    near = (with_a(1.001).expected_purchases([5.0, 20.0]) + with_a(0.999).expected_purchases(
-        [5.0, 20.0]
-    )) / 2
+    near = (
+        with_a(1.001).expected_purchases([5.0, 20.0])
+        + with_a(0.999).expected_purchases([5.0, 20.0])
+    ) / 2
     assert np.all(np.isfinite(at_one))
     np.testing.assert_allclose(at_one, near, rtol=1e-5)
     cond = with_a(1.0).conditional_expected_purchases(5.0, [0, 2], [0, 3], 10)
@@ -112,3 +120,56 @@ def test_bgnbd_predictions_are_continuous_through_a_equal_to_one() -> None:
         + with_a(0.999).conditional_expected_purchases(5.0, [0, 2], [0, 3], 10)
     ) / 2
     np.testing.assert_allclose(cond, near_c, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- boundary optima, options
+
+
+@pytest.mark.parametrize("model_cls", [BetaGeoModel, ParetoNBDModel])
+def test_no_repeat_purchase_is_a_convergence_error_not_the_start_values(
+    model_cls: type[BetaGeoModel] | type[ParetoNBDModel],
+) -> None:
+    with pytest.raises(ConvergenceError, match="every customer has frequency 0"):
+        model_cls().fit([0, 0, 0, 0], [0, 0, 0, 0], [10, 20, 30, 40])
+    with pytest.raises(ConvergenceError, match="every customer has frequency 0"):
+        model_cls(penalizer=0.1).fit([0, 0, 0, 0], [0, 0, 0, 0], [10, 20, 30, 40])
+
+
+@pytest.mark.parametrize("model_cls", [BetaGeoModel, ParetoNBDModel])
+def test_an_optimum_at_the_boundary_is_a_convergence_error(
+    model_cls: type[BetaGeoModel] | type[ParetoNBDModel],
+) -> None:
+    # everyone buys as one Poisson process and nobody drops out: the dropout parameter's
+    # maximum likelihood is its limit 0, which no finite fit represents
+    rng = np.random.default_rng(1)
+    times = [np.sort(rng.uniform(0, 52, rng.poisson(0.5 * 52))) for _ in range(500)]
+    x = np.array([max(len(t) - 1, 0) for t in times], dtype=float)
+    last = np.array([t[-1] - t[0] if len(t) > 1 else 0.0 for t in times])
+    T = np.array([52 - t[0] if len(t) else 52.0 for t in times])
+    with pytest.raises(ConvergenceError, match=r"on the boundary of the parameter space \(.* -> 0"):
+        model_cls().fit(x, last, T)
+
+
+@pytest.mark.parametrize("model_cls", [BetaGeoModel, ParetoNBDModel, GammaGammaModel])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("tol", math.nan),
+        ("tol", -1.0),
+        ("tol", math.inf),
+        ("tol", "1e-6"),
+        ("tol", True),
+        ("maxiter", 0),
+        ("maxiter", 2.5),
+        ("maxiter", True),
+        ("maxiter", -3),
+    ],
+)
+def test_bad_optimiser_options_are_refused(model_cls: type, option: str, value: object) -> None:
+    x, t_x, T = [0, 1, 2, 5], [0, 3, 8, 9], [10, 10, 10, 10]
+    model = model_cls()
+    args: tuple[Any, ...] = (
+        ([1, 2, 5], [10.0, 12.0, 9.0]) if model_cls is GammaGammaModel else (x, t_x, T)
+    )
+    with pytest.raises(ValidationError, match=option):
+        model.fit(*args, **{option: value})

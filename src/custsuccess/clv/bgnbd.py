@@ -26,6 +26,7 @@ from custsuccess.clv.base import (
     Fitter,
     FloatArray,
     broadcast,
+    check_repeat_purchases,
     check_rfm,
     compress,
     dot,
@@ -155,6 +156,7 @@ class BetaGeoModel(Fitter):
         """
         x, t_x, age = check_rfm(frequency, recency, T)
         w = weights_array(weights, x.size)
+        check_repeat_purchases("BetaGeoModel", x[w > 0])
         scale = float(age.max())
         if scale <= 0:
             raise ValidationError("T must be > 0 for at least one customer")
