@@ -133,6 +133,7 @@ class BetaGeoModel(Fitter):
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    shape_params: ClassVar[tuple[str, ...]] = ("r", "a", "b")
 
     def fit(
         self,
