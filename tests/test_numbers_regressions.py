@@ -240,3 +240,45 @@ def test_pareto_fit_heading_to_infinity_fails_fast_and_says_so(
     with pytest.raises(ConvergenceError, match=r"r -> infinity .*no heterogeneity"):
         ParetoNBDModel().fit(x, t_x, np.full(n, 534.0))
     assert len(calls) < 1000  # numerical gradients: 8 evaluations a step
+
+
+# ---------------------------------------------------------------- dates out of range
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        np.datetime64("300000-01-01"),  # wraps to year -284555 in microseconds
+        np.datetime64("-300000-01-01"),
+        np.datetime64("10000-01-01"),  # fits in microseconds, not in a calendar
+        np.datetime64("0000-06-01"),
+    ],
+)
+def test_moments_out_of_range_are_refused_not_wrapped(moment: np.datetime64) -> None:
+    from datetime import datetime, timezone
+
+    from custsuccess import Customer, Dataset, Subscription
+    from custsuccess.churn import lifetimes_from
+    from custsuccess.clv import rfm_summary
+    from custsuccess.dataset import to_datetime64
+    from custsuccess.metrics import customer_mrr, mrr_series
+
+    with pytest.raises(ValidationError, match=r"as_of must be a moment in years 1 to 9999"):
+        to_datetime64(moment)
+    day = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    ds = Dataset.from_records([Customer("a", day)], [Subscription("s", "a", "p", 10.0, "USD", day)])
+    with pytest.raises(ValidationError, match="years 1 to 9999"):
+        lifetimes_from(ds, moment)
+    with pytest.raises(ValidationError, match="at must be a moment in years 1 to 9999"):
+        customer_mrr(ds, moment)
+    with pytest.raises(ValidationError, match="years 1 to 9999"):
+        mrr_series(ds, end=moment)
+    with pytest.raises(ValidationError, match=r"created_at must be a moment .* at position 1"):
+        Dataset.from_columns(
+            customers={
+                "id": ["a", "b"],
+                "created_at": np.array([np.datetime64("2024-01-01"), moment]),
+            }
+        )
+    with pytest.raises(ValidationError, match=r"timestamps must be a moment .* at position 0"):
+        rfm_summary(["a"], np.array([moment]), [1.0], "2024-06-01T00:00:00Z")

@@ -84,6 +84,36 @@ ObjArray = npt.NDArray[np.object_]
 # --------------------------------------------------------------------------- helpers
 
 
+#: the moments the library accepts: Python's datetime range (years 1 to 9999), which every
+#: calendar computation (periods, time zones, labels) relies on
+EARLIEST: Final = np.datetime64("0001-01-01T00:00:00", "us")
+LATEST: Final = np.datetime64("9999-12-31T23:59:59.999999", "us")
+
+
+def as_microseconds(values: Any, field: str) -> TimeArray:
+    """``datetime64`` values (any unit) as ``datetime64[us]``, refusing out-of-range dates.
+
+    numpy converts a coarser unit to microseconds by integer multiplication, which wraps
+    around silently beyond about +-290,000 years (``np.datetime64("300000-01-01")``
+    becomes year -284555). Moments outside years 1 to 9999 (Python's ``datetime`` range,
+    which calendar periods need) raise a :class:`ValidationError` naming the field, the
+    position and the value. Finer units only lose digits (truncated to the microsecond).
+    """
+    arr = np.asarray(values)
+    out: TimeArray = arr.astype(DT64)
+    bad = ~np.isnat(out) & ((out < EARLIEST) | (out > LATEST))
+    unit, _ = np.datetime_data(arr.dtype)
+    if unit in ("Y", "M", "W", "D", "h", "m", "s", "ms", "generic"):
+        bad |= (out.astype(arr.dtype) != arr) & ~np.isnat(arr)  # wrapped around
+    if np.any(bad):
+        i = int(np.flatnonzero(np.atleast_1d(bad))[0])
+        where = f" at position {i}" if arr.ndim else ""
+        raise ValidationError(
+            f"{field} must be a moment in years 1 to 9999, got {np.atleast_1d(arr)[i]}{where}"
+        )
+    return out
+
+
 def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -> np.datetime64:
     """One moment as ``datetime64[us]`` UTC.
 
@@ -96,7 +126,7 @@ def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValidationError(f"{field} must be a moment, got NaT")
-        converted: np.datetime64 = value.astype(DT64)
+        converted: np.datetime64 = as_microseconds(value, field)[()]  # type: ignore[assignment]
         return converted
     if isinstance(value, str):
         value = _parse_iso(value, field)
@@ -140,7 +170,7 @@ def _time_column(column: Any, field: str, *, allow_missing: bool) -> TimeArray:
         column = dt.tz_convert("UTC").dt.tz_localize(None)
     arr = np.asarray(column)
     if arr.dtype.kind == "M":
-        out = arr.astype(DT64)
+        out = as_microseconds(arr, field)
     elif arr.dtype.kind in "OU" or arr.size == 0:
         out = np.empty(arr.shape, dtype=DT64)
         for i, item in enumerate(arr.tolist()):
