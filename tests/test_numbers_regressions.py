@@ -282,3 +282,79 @@ def test_moments_out_of_range_are_refused_not_wrapped(moment: np.datetime64) -> 
         )
     with pytest.raises(ValidationError, match=r"timestamps must be a moment .* at position 0"):
         rfm_summary(["a"], np.array([moment]), [1.0], "2024-06-01T00:00:00Z")
+
+
+# ---------------------------------------------------------------- metric inputs and results
+
+
+def test_arpa_of_huge_amounts_is_their_finite_mean() -> None:
+    from custsuccess.metrics import arpa
+
+    assert arpa([1e308, 1e308]) == 1e308
+    assert arpa([1e308, 1e308, 0.0], include_zero=True) == pytest.approx(1e308 / 3 * 2)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        ("ltv(1e308, 0.01)", "ltv"),
+        ("clv(1e200, 1e200, 1e200)", "clv"),
+        ("nrr(1e308, churned=0, contraction=0, expansion=1e308)", "nrr"),
+        ("quick_ratio(new=1e308, expansion=1e308, churned=1e-300, contraction=0)", "quick"),
+    ],
+)
+def test_metric_results_beyond_double_precision_are_an_error(call: str, name: str) -> None:
+    from custsuccess import metrics
+    from custsuccess.errors import NumericalError
+
+    with pytest.raises(NumericalError, match=f"{name}.* is not a finite number"):
+        eval(call, vars(metrics))
+
+
+def test_roc_auc_refuses_string_labels_instead_of_reading_them_all_true() -> None:
+    from custsuccess.health.backtest import roc_auc
+
+    with pytest.raises(ValidationError, match=r"labels must hold booleans or 0/1, got 'False'"):
+        roc_auc(["False", "True"], [0.2, 0.8])
+    with pytest.raises(ValidationError, match="risk must hold real numbers"):
+        roc_auc([0, 1], np.array([0.2, 0.8 + 1j]))
+    with pytest.raises(ValidationError, match=r"labels must hold booleans or 0/1, got 2"):
+        roc_auc([0, 2], [0.2, 0.8])
+    assert roc_auc([0, 1], [0.2, 0.8]) == 1.0
+    assert roc_auc(np.array([True, False]), [0.2, 0.8]) == 0.0
+
+
+def test_complex_amounts_are_refused_not_truncated() -> None:
+    from custsuccess import Dataset
+    from custsuccess.metrics import arpa
+
+    with pytest.raises(ValidationError, match="mrr must hold real numbers"):
+        arpa(np.array([10.0 + 5j]))
+    day = np.array(["2024-01-01"], dtype="datetime64[us]")
+    with pytest.raises(ValidationError, match="mrr must hold real numbers"):
+        Dataset.from_columns(
+            customers={"id": ["a"], "created_at": day},
+            subscriptions={
+                "id": ["s"],
+                "customer_id": ["a"],
+                "plan": ["p"],
+                "mrr": np.array([10.0 + 5j]),
+                "currency": ["USD"],
+                "started_at": day,
+            },
+        )
+
+
+def test_period_options_are_checked_even_without_data() -> None:
+    from custsuccess import Dataset
+    from custsuccess.metrics import cohort_retention, mrr_series, nps_by_period
+
+    empty = Dataset.from_columns(
+        customers={"id": ["a"], "created_at": np.array(["2024-01-01"], dtype="datetime64[us]")}
+    )
+    metric: Any
+    for metric in (nps_by_period, mrr_series, cohort_retention):
+        with pytest.raises(ValidationError, match="freq must be one of"):
+            metric(empty, freq="fortnight")
+        with pytest.raises(ValidationError, match="tz must be an IANA time zone"):
+            metric(empty, tz="Mars/Olympus")

@@ -233,6 +233,8 @@ def _optional_text(values: StrArray) -> ObjArray:
 
 def _float_column(column: Any, field: str) -> FloatArray:
     arr = np.asarray(column)
+    if arr.dtype.kind == "c":  # astype(float) would drop the imaginary part silently
+        raise ValidationError(f"{field} must hold real numbers, got complex values")
     if arr.dtype.kind == "O":
         arr = np.array([np.nan if _is_missing(v) else v for v in arr.tolist()], dtype=object)
     try:

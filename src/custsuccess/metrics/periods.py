@@ -147,7 +147,7 @@ def calendar_periods(
     >>> p.labels, str(p.starts[1]), str(p.ends[1])
     (('2024Q1', '2024Q2', '2024Q3'), '2024-04-01T00:00:00.000000', '2024-07-01T00:00:00.000000')
     """
-    if freq not in FREQUENCIES:
+    if not isinstance(freq, str) or freq not in FREQUENCIES:
         raise ValidationError(f"freq must be one of {tuple(FREQUENCIES)}, got {freq!r}")
     lo = _utc(start, "start")
     hi = _utc(end, "end")
@@ -228,8 +228,15 @@ def resolve_periods(
 
     Explicit ``periods`` win; otherwise calendar periods of ``freq`` from ``start`` (default:
     the dataset's first moment) to ``end`` (default: its last moment). With no dated
-    records and neither ``start`` nor ``end``, the result has no periods.
+    records and neither ``start`` nor ``end``, the result has no periods. ``freq`` and
+    ``tz`` are checked whatever the data (a bad option fails on an empty dataset too).
     """
+    if periods is None:
+        if not isinstance(freq, str) or freq not in FREQUENCIES:
+            raise ValidationError(f"freq must be one of {tuple(FREQUENCIES)}, got {freq!r}")
+        if tz is not None and not isinstance(tz, str):
+            raise ValidationError(f"tz must be an IANA time zone name or None, got {tz!r}")
+        _zone(tz)
     if periods is not None:
         if not isinstance(periods, Periods):
             raise ValidationError(f"periods must be a Periods (see windows()), got {periods!r}")
