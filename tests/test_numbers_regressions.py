@@ -358,3 +358,31 @@ def test_period_options_are_checked_even_without_data() -> None:
             metric(empty, freq="fortnight")
         with pytest.raises(ValidationError, match="tz must be an IANA time zone"):
             metric(empty, tz="Mars/Olympus")
+
+
+def test_cohort_retention_with_a_far_future_end_is_refused_at_once() -> None:
+    import tracemalloc
+    from datetime import datetime, timezone
+
+    from custsuccess import Customer, Dataset, Subscription
+    from custsuccess.metrics import cohort_retention
+
+    day = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    ds = Dataset.from_records(
+        [Customer(c, day) for c in "abcde"],
+        [Subscription(f"s{c}", c, "p", 10.0, "USD", day) for c in "abcde"],
+    )
+    tracemalloc.start()
+    try:
+        for end in ("2500-01-01T00:00:00Z", "9999-01-01T00:00:00Z"):
+            with pytest.raises(ValidationError, match=r"at most 1200 periods .*near the data"):
+                cohort_retention(ds, end=end)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000  # was 1.6 GB for 2500 and 68 GiB for 9999
+    # a century of months is still fine, and its first row is the hand-worked one
+    r = cohort_retention(ds, end="2123-12-01T00:00:00Z")
+    assert len(r.periods) == 1200
+    assert r.size[0] == 5
+    assert r.customer_rate[0, :3].tolist() == [1.0, 1.0, 1.0]

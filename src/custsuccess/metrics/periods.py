@@ -223,6 +223,8 @@ def resolve_periods(
     default_start: np.datetime64 | None,
     default_end: np.datetime64 | None,
     tz: str | None = None,
+    max_periods: int | None = None,
+    metric: str = "this metric",
 ) -> Periods:
     """The periods a dataset-level metric reports on.
 
@@ -230,6 +232,8 @@ def resolve_periods(
     the dataset's first moment) to ``end`` (default: its last moment). With no dated
     records and neither ``start`` nor ``end``, the result has no periods. ``freq`` and
     ``tz`` are checked whatever the data (a bad option fails on an empty dataset too).
+    More than ``max_periods`` calendar periods raise a ValidationError before any is
+    built (a far-future ``end`` costs nothing).
     """
     if periods is None:
         if not isinstance(freq, str) or freq not in FREQUENCIES:
@@ -257,6 +261,20 @@ def resolve_periods(
             hi = lo
         else:
             raise ValidationError(f"end {hi} is before start {lo}")
+    if max_periods is not None:
+        months = int((hi.astype("datetime64[M]") - lo.astype("datetime64[M]")).astype(np.int64))
+        count = months // FREQUENCIES[freq] + 1
+        if count > max_periods:
+            span = (
+                f"{str(default_start)[:10]} to {str(default_end)[:10]}"
+                if default_start is not None and default_end is not None
+                else "no dated records"
+            )
+            raise ValidationError(
+                f"{metric} over about {count} {freq} periods ({str(lo)[:10]} to "
+                f"{str(hi)[:10]}): at most {max_periods} periods are allowed; pass a start "
+                f"and end near the data (which spans {span})"
+            )
     return calendar_periods(lo, hi, freq=freq, tz=tz)
 
 
