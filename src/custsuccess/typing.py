@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Protocol, runtime_checkable
 
+from custsuccess._readonly import readonly_field, readonly_mapping
+
 if TYPE_CHECKING:
     from custsuccess.dataset import Categorical, Dataset
     from custsuccess.health import HealthReport
@@ -46,7 +48,7 @@ class Reasons:
     """Per-row human reasons, formatted only when asked for.
 
     ``codes[i]`` picks a template from ``templates`` (-1: no reason); the template is
-    formatted with ``details`` (name -> array) at row ``i``.
+    formatted with ``details`` (name -> array) at row ``i``. The arrays are read-only.
 
     >>> r = Reasons(("no activity for {days:.0f} days", "active today"),
     ...             np.array([0, 1, -1]), {"days": np.array([41.0, 0.0, 3.0])})
@@ -55,8 +57,10 @@ class Reasons:
     """
 
     templates: tuple[str, ...]
-    codes: npt.NDArray[np.integer[Any]]
-    details: Mapping[str, npt.NDArray[Any]] = attrs.field(factory=dict)
+    codes: npt.NDArray[np.integer[Any]] = attrs.field(converter=readonly_field)
+    details: Mapping[str, npt.NDArray[Any]] = attrs.field(
+        factory=dict, converter=readonly_mapping
+    )
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -89,10 +93,10 @@ class RuleResult:
 
     ``score``: float64, one per customer, in [0, 100]; NaN where the rule is not
     applicable (it is then left out of that account's weighted mean).
-    ``reasons``: why, one per customer.
+    ``reasons``: why, one per customer. The arrays are read-only.
     """
 
-    score: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64] = attrs.field(converter=readonly_field)
     reasons: Reasons
 
 
@@ -118,11 +122,12 @@ class ChurnedAccounts:
     ``customer``: customer indexes into the dataset; ``churned_at``: when the customer's
     last active subscription ended; ``started_at``: when its first subscription started;
     ``cancel_reason``: the reason the customer gave, if any (code -1: none given).
+    The arrays are read-only: a classifier cannot change what the next one sees.
     """
 
-    customer: npt.NDArray[np.intp]
-    churned_at: npt.NDArray[np.datetime64]
-    started_at: npt.NDArray[np.datetime64]
+    customer: npt.NDArray[np.intp] = attrs.field(converter=readonly_field)
+    churned_at: npt.NDArray[np.datetime64] = attrs.field(converter=readonly_field)
+    started_at: npt.NDArray[np.datetime64] = attrs.field(converter=readonly_field)
     cancel_reason: Categorical
 
     def __len__(self) -> int:

@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly
 from custsuccess.dataset import Dataset, to_datetime64
 from custsuccess.errors import PluginError, ValidationError
 from custsuccess.health._kernels import shared_cache, subscriptions
@@ -534,6 +535,9 @@ class HealthModel:
         # rounding can push a mean of 100s past 100
         np.minimum(np.maximum(total, 0.0, out=total), 100.0, out=total)
         contributions = stacked * (w[:, None] * inverse)
+        # the report hands out transposed views: freeze the memory they share
+        readonly(stacked)
+        readonly(contributions)
         return HealthReport(
             as_of=t,
             customer_ids=view.customer_ids[index],
