@@ -465,12 +465,9 @@ def _check_result(result: object, contribution: Contribution[Any], m: int) -> No
                 what="reason.codes", kinds="iu")
     if not isinstance(evidence, Reasons):
         raise garbage(f"evidence is a {type(evidence).__name__}, expected a Reasons")
-    check_array(evidence.codes, contribution, (m,), -1, len(evidence.templates) - 1,
-                what="evidence.codes", kinds="iu")
-    for key, detail in evidence.details.items():
-        if not isinstance(detail, np.ndarray) or detail.shape[:1] != (m,):
-            shape = getattr(detail, "shape", type(detail).__name__)
-            raise garbage(f"evidence.details[{key!r}] has shape {shape}, expected ({m},)")
+    problem = evidence.problem(m)  # here, not as a KeyError in to_records() later
+    if problem is not None:
+        raise garbage(f"evidence: {problem}")
 
 
 def _merge_evidence(results: list[ReasonResult], decided: npt.NDArray[np.int64], m: int) -> Reasons:

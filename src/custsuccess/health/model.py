@@ -475,10 +475,13 @@ class HealthModel:
             check_array(
                 score, contribution, (n,), 0, 100, allow_nan=True, what="score", kinds="f"
             )
-        reasons = result.reasons
-        if not isinstance(reasons, Reasons) or len(reasons) != n:
-            what = len(reasons) if isinstance(reasons, Reasons) else type(reasons).__name__
-            raise _garbage(contribution, f"reasons are {what!r}, expected Reasons of length {n}")
+        reasons: object = result.reasons
+        if not isinstance(reasons, Reasons):
+            got = type(reasons).__name__
+            raise _garbage(contribution, f"reasons are a {got}, expected Reasons of length {n}")
+        problem = reasons.problem(n)  # here, not as a KeyError in explain() later
+        if problem is not None:
+            raise _garbage(contribution, f"reasons: {problem}")
         if score.dtype != np.float64:  # e.g. float32 from a plugin: one dtype for the report
             return RuleResult(score.astype(np.float64), reasons)
         return result
