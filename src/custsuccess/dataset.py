@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly, readonly_field, readonly_mapping
 from custsuccess.errors import ValidationError
 from custsuccess.models import (
     SUPPORT_CHANNELS,
@@ -260,7 +261,7 @@ class Categorical:
     ['pro', None, 'basic', 'pro']
     """
 
-    codes: I32Array
+    codes: I32Array = attrs.field(converter=readonly_field)
     categories: tuple[str, ...]
 
     @classmethod
@@ -311,14 +312,16 @@ class Categorical:
 
 @attrs.frozen(slots=True, eq=False)
 class CustomerTable:
-    """One row per customer, sorted by ``ids``."""
+    """One row per customer, sorted by ``ids``. Every array is read-only."""
 
-    ids: StrArray
-    created_at: TimeArray
-    name: ObjArray
+    ids: StrArray = attrs.field(converter=readonly_field)
+    created_at: TimeArray = attrs.field(converter=readonly_field)
+    name: ObjArray = attrs.field(converter=readonly_field)
     segment: Categorical
     plan: Categorical
-    attributes: Mapping[str, npt.NDArray[Any]] = attrs.field(factory=dict)
+    attributes: Mapping[str, npt.NDArray[Any]] = attrs.field(
+        factory=dict, converter=readonly_mapping
+    )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -336,15 +339,16 @@ class CustomerTable:
 
 @attrs.frozen(slots=True, eq=False)
 class SubscriptionTable:
-    """Subscriptions sorted by (customer index, start, id). ``ended_at`` is NaT while active."""
+    """Subscriptions sorted by (customer index, start, id). ``ended_at`` is NaT while active.
+    Every array is read-only."""
 
-    ids: StrArray
-    customer: I32Array
+    ids: StrArray = attrs.field(converter=readonly_field)
+    customer: I32Array = attrs.field(converter=readonly_field)
     plan: Categorical
-    mrr: FloatArray
+    mrr: FloatArray = attrs.field(converter=readonly_field)
     currency: Categorical
-    started_at: TimeArray
-    ended_at: TimeArray
+    started_at: TimeArray = attrs.field(converter=readonly_field)
+    ended_at: TimeArray = attrs.field(converter=readonly_field)
     cancel_reason: Categorical
     n_customers: int
 
@@ -383,14 +387,14 @@ class EventTable:
     """Events sorted by (customer index, time).
 
     ``kind`` is a code into ``kinds``; ``value`` is NaN where an event has none; each
-    property is a :class:`Categorical` aligned with the events.
+    property is a :class:`Categorical` aligned with the events. Every array is read-only.
     """
 
-    customer: I32Array
-    kind: npt.NDArray[np.int16]
-    time: TimeArray
-    value: FloatArray
-    properties: Mapping[str, Categorical]
+    customer: I32Array = attrs.field(converter=readonly_field)
+    kind: npt.NDArray[np.int16] = attrs.field(converter=readonly_field)
+    time: TimeArray = attrs.field(converter=readonly_field)
+    value: FloatArray = attrs.field(converter=readonly_field)
+    properties: Mapping[str, Categorical] = attrs.field(converter=readonly_mapping)
     kinds: tuple[str, ...]
     n_customers: int
 
@@ -779,7 +783,10 @@ class Dataset:
     # ----------------------------------------------------------------- export
 
     def to_columns(self) -> dict[str, dict[str, npt.NDArray[Any]]]:
-        """The data (within the window) as columns that :meth:`from_columns` reads back."""
+        """The data (within the window) as columns that :meth:`from_columns` reads back.
+
+        The arrays are read-only (several share the dataset's memory): copy one to change it.
+        """
         c = self._customers
         s = self.subscriptions
         e = self.events
@@ -809,7 +816,13 @@ class Dataset:
         }
         for name, column in e.properties.items():
             events[name] = column.decode()
-        return {"customers": customers, "subscriptions": subscriptions, "events": events}
+        # read-only, like every array handed out (some share the dataset's memory)
+        return {
+            table: {name: readonly(column) for name, column in columns.items()}
+            for table, columns in (
+                ("customers", customers), ("subscriptions", subscriptions), ("events", events)
+            )
+        }
 
     def to_records(self) -> tuple[list[Customer], list[Subscription], list[Event]]:
         """The data (within the window) as model objects. A Python loop: not for big data."""

@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly
 from custsuccess.dataset import Dataset, to_datetime64
 from custsuccess.errors import PluginError, ValidationError
 from custsuccess.health._kernels import shared_cache, subscriptions
@@ -474,10 +475,13 @@ class HealthModel:
             check_array(
                 score, contribution, (n,), 0, 100, allow_nan=True, what="score", kinds="f"
             )
-        reasons = result.reasons
-        if not isinstance(reasons, Reasons) or len(reasons) != n:
-            what = len(reasons) if isinstance(reasons, Reasons) else type(reasons).__name__
-            raise _garbage(contribution, f"reasons are {what!r}, expected Reasons of length {n}")
+        reasons: object = result.reasons
+        if not isinstance(reasons, Reasons):
+            got = type(reasons).__name__
+            raise _garbage(contribution, f"reasons are a {got}, expected Reasons of length {n}")
+        problem = reasons.problem(n)  # here, not as a KeyError in explain() later
+        if problem is not None:
+            raise _garbage(contribution, f"reasons: {problem}")
         if score.dtype != np.float64:  # e.g. float32 from a plugin: one dtype for the report
             return RuleResult(score.astype(np.float64), reasons)
         return result
@@ -534,6 +538,9 @@ class HealthModel:
         # rounding can push a mean of 100s past 100
         np.minimum(np.maximum(total, 0.0, out=total), 100.0, out=total)
         contributions = stacked * (w[:, None] * inverse)
+        # the report hands out transposed views: freeze the memory they share
+        readonly(stacked)
+        readonly(contributions)
         return HealthReport(
             as_of=t,
             customer_ids=view.customer_ids[index],

@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly, readonly_field
 from custsuccess.errors import ValidationError
 from custsuccess.typing import Reasons, TierChange
 
@@ -116,23 +117,28 @@ class HealthReport:
       formatted only for the rows asked about);
     * ``recommended``: bool (accounts x playbooks), the playbooks of ``playbooks``
       recommended for each account.
+
+    Every array is read-only (playbooks and other readers share them): copy one to
+    change it.
     """
 
     as_of: np.datetime64
-    customer_ids: npt.NDArray[np.str_]
-    index: npt.NDArray[np.intp]
-    score: F64
-    tier_code: npt.NDArray[np.int8]
+    customer_ids: npt.NDArray[np.str_] = attrs.field(converter=readonly_field)
+    index: npt.NDArray[np.intp] = attrs.field(converter=readonly_field)
+    score: F64 = attrs.field(converter=readonly_field)
+    tier_code: npt.NDArray[np.int8] = attrs.field(converter=readonly_field)
     rule_names: tuple[str, ...]
-    weights: F64
-    rule_scores: F64
-    contributions: F64
+    weights: F64 = attrs.field(converter=readonly_field)
+    rule_scores: F64 = attrs.field(converter=readonly_field)
+    contributions: F64 = attrs.field(converter=readonly_field)
     rule_reasons: tuple[Reasons, ...] = attrs.field(repr=False)
-    reason_rows: npt.NDArray[np.intp] = attrs.field(repr=False)
+    reason_rows: npt.NDArray[np.intp] = attrs.field(repr=False, converter=readonly_field)
     good: float
     poor: float
     playbooks: tuple[str, ...] = ()
-    recommended: npt.NDArray[np.bool_] = attrs.field(factory=lambda: np.zeros((0, 0), bool))
+    recommended: npt.NDArray[np.bool_] = attrs.field(
+        factory=lambda: np.zeros((0, 0), bool), converter=readonly_field
+    )
     registry: Registry | None = attrs.field(default=None, repr=False)
     _lazy: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 
@@ -142,7 +148,7 @@ class HealthReport:
         score is NaN), made from ``tier_code`` on first use."""
         tier = self._lazy.get("tier")
         if tier is None:
-            tier = self._lazy["tier"] = tier_names(self.tier_code)
+            tier = self._lazy["tier"] = readonly(tier_names(self.tier_code))
         out: npt.NDArray[np.str_] = tier
         return out
 
