@@ -453,6 +453,7 @@ class _Shared:
     """State shared by a dataset and all its views: per-kind event indexes, built lazily."""
 
     kind_index: dict[int, npt.NDArray[np.intp]] = attrs.field(factory=dict)
+    latest: list[np.datetime64 | None] = attrs.field(factory=list)  # [] until computed
 
 
 class Dataset:
@@ -469,7 +470,9 @@ class Dataset:
     (['a', 'b'], [1, 2])
     """
 
-    __slots__ = ("_customers", "_events", "_hi", "_lo", "_shared", "_subscriptions")
+    __slots__ = (
+        "_customers", "_events", "_hi", "_lo", "_observed", "_shared", "_subscriptions",
+    )
 
     def __init__(
         self,
@@ -490,6 +493,7 @@ class Dataset:
         self._events = events
         self._lo: np.datetime64 | None = None
         self._hi: np.datetime64 | None = None  # exclusive upper bound
+        self._observed: np.datetime64 | None = None  # set by with_observation_end
         self._shared = _Shared()
         if validate:
             _validate_tables(customers, subscriptions, events)
@@ -624,6 +628,50 @@ class Dataset:
         return None if self._hi is None else self._hi - ONE_US
 
     @property
+    def observation_end(self) -> np.datetime64 | None:
+        """The last moment the data is known to cover (inclusive).
+
+        Set with :meth:`with_observation_end`; by default the last moment recorded in the
+        data (the latest event, subscription start or subscription end), None for a
+        dataset with no events and no subscriptions. Views (:meth:`until`,
+        :meth:`between`) and slices keep it. Churn labels need it: an account whose
+        horizon ``(t, t + h]`` runs past it is censored, not retained (training frames
+        and backtests leave such rows out).
+
+        >>> from datetime import datetime, timezone
+        >>> from custsuccess import Customer, Event
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> ds = Dataset.from_records([Customer("a", t)], events=[Event("a", "login", t)])
+        >>> ds.observation_end
+        np.datetime64('2024-01-01T00:00:00.000000')
+        >>> ds.with_observation_end("2024-03-01T00:00:00Z").until(t).observation_end
+        np.datetime64('2024-03-01T00:00:00.000000')
+        """
+        if self._observed is not None:
+            return self._observed
+        cached = self._shared.latest
+        if not cached:
+            cached.append(_latest_moment(self._subscriptions, self._events))
+        return cached[0]
+
+    def with_observation_end(self, moment: datetime | np.datetime64 | str) -> Dataset:
+        """A view of this dataset whose :attr:`observation_end` is ``moment``.
+
+        ``moment`` must not be before the last moment recorded in the data (the data
+        cannot stop being observed before something it records happened).
+        """
+        t = to_datetime64(moment, "observation_end")
+        latest = _latest_moment(self._subscriptions, self._events)
+        if latest is not None and t < latest:
+            raise ValidationError(
+                f"observation_end {t}Z is before the last moment recorded in the data "
+                f"({latest}Z)"
+            )
+        view = self._view(None, None)
+        view._observed = t
+        return view
+
+    @property
     def subscriptions(self) -> SubscriptionTable:
         """Subscriptions as they stood at the end of the window.
 
@@ -711,6 +759,7 @@ class Dataset:
         view._subscriptions = self._subscriptions
         view._events = self._events
         view._shared = self._shared
+        view._observed = self._observed
         view._lo = lo if self._lo is None else (self._lo if lo is None else max(lo, self._lo))
         view._hi = hi if self._hi is None else (self._hi if hi is None else min(hi, self._hi))
         return view
@@ -771,6 +820,7 @@ class Dataset:
         view._events = self._events.take(
             slice(int(e_off[start]), int(e_off[stop])), customer_shift=start, n_customers=size
         )
+        view._observed = self.observation_end
         view._shared = _Shared()
         view._lo, view._hi = self._lo, self._hi
         return view
@@ -901,6 +951,22 @@ class Dataset:
 
     def __len__(self) -> int:
         return self.n_customers
+
+
+def _latest_moment(subs: SubscriptionTable, events: EventTable) -> np.datetime64 | None:
+    """The last moment the tables record: an event, a subscription start or end."""
+    candidates = []
+    if len(events):
+        candidates.append(events.time.max())
+    if len(subs):
+        candidates.append(subs.started_at.max())
+        ended = subs.ended_at[~np.isnat(subs.ended_at)]
+        if ended.size:
+            candidates.append(ended.max())
+    if not candidates:
+        return None
+    latest: np.datetime64 = max(candidates).astype(DT64)
+    return latest
 
 
 def _py(value: Any) -> Any:
