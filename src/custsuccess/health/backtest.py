@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -21,6 +21,9 @@ from custsuccess.dataset import Dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.health.model import HealthModel
 from custsuccess.health.report import TIERS, HealthReport
+
+if TYPE_CHECKING:
+    from custsuccess.distributed.dataset import PartitionedDataset
 
 __all__ = ["BacktestResult", "backtest", "roc_auc"]
 
@@ -123,7 +126,7 @@ class BacktestResult:
 
 def backtest(
     model: HealthModel,
-    dataset: Dataset,
+    dataset: Dataset | PartitionedDataset,
     as_of: datetime | np.datetime64 | str,
     horizon_days: float = 90.0,
 ) -> BacktestResult:
@@ -134,7 +137,14 @@ def backtest(
     then; scoring sees ``dataset.until(as_of)`` only, so later cancellations cannot leak
     into the scores. ``as_of + horizon_days`` must not be after the last moment in the
     data (the labels would be censored).
+
+    A :class:`~custsuccess.distributed.PartitionedDataset` is scored and labelled
+    partition by partition on its Dask workers, with the same result.
     """
+    if getattr(dataset, "_custsuccess_partitioned", False):
+        from custsuccess.distributed.health import backtest as backtest_partitioned
+
+        return backtest_partitioned(model, dataset, as_of, horizon_days)  # type: ignore[arg-type]
     if not isinstance(model, HealthModel):
         raise ValidationError(f"backtest: model must be a HealthModel, got {type(model).__name__}")
     if not isinstance(dataset, Dataset):
