@@ -21,7 +21,7 @@ from custsuccess.dataset import Dataset  # noqa: E402
 from custsuccess.demo import generate  # noqa: E402
 from custsuccess.distributed import bucket_of, partition  # noqa: E402
 from custsuccess.distributed._dask import compute  # noqa: E402
-from custsuccess.distributed._hashing import fnv1a  # noqa: E402
+from custsuccess.distributed._hashing import fmix64, fnv1a  # noqa: E402
 from custsuccess.distributed.dataset import (  # noqa: E402
     concat,
     from_dask,
@@ -58,6 +58,30 @@ def test_fnv1a_ignores_the_array_width() -> None:
     narrow = fnv1a(np.array(["ab"], dtype="U2"))
     wide = fnv1a(np.array(["ab", "a much longer id"]))
     assert narrow[0] == wide[0]
+
+
+def _fmix64_reference(k: int) -> int:
+    """MurmurHash3's fmix64 as in the reference C code, on Python integers."""
+    mask = (1 << 64) - 1
+    k ^= k >> 33
+    k = (k * 0xFF51AFD7ED558CCD) & mask
+    k ^= k >> 33
+    k = (k * 0xC4CEB9FE1A85EC53) & mask
+    return k ^ (k >> 33)
+
+
+def test_fmix64_matches_the_reference_code() -> None:
+    values = [0, 1, 2**63 + 12345, 0xAF63DC4C8601EC8C, 2**64 - 1]
+    got = fmix64(np.array(values, dtype=np.uint64)).tolist()
+    assert got == [_fmix64_reference(v) for v in values]
+
+
+def test_ids_differing_in_high_bits_only_still_spread() -> None:
+    # FNV-1a alone sends every id ending in '0' or '4' (same two low bits) to one
+    # partition modulo 4; the mixer spreads them
+    ids = [f"acct-{i}0" for i in range(4000)]
+    counts = np.bincount(bucket_of(ids, 4), minlength=4)
+    assert counts.min() > 900
 
 
 def test_bucket_is_the_same_in_another_process_with_another_hash_seed() -> None:
