@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, overload
 
 import attrs
 import numpy as np
@@ -27,6 +27,8 @@ from custsuccess.health.report import HealthReport, tier_codes
 from custsuccess.typing import Reasons, RuleResult
 
 if TYPE_CHECKING:
+    from custsuccess.distributed.dataset import PartitionedDataset
+    from custsuccess.distributed.health import DistributedHealthReport
     from custsuccess.models import Customer, Event, Subscription
     from custsuccess.health.learn import LearnedScorer
     from custsuccess.plugins import Contribution, Registry
@@ -455,13 +457,29 @@ class HealthModel:
 
     # ----------------------------------------------------------------- scoring
 
+    @overload
     def score(
         self,
         dataset: Dataset,
         as_of: datetime | np.datetime64 | str,
         *,
         include_churned: bool = False,
-    ) -> HealthReport:
+    ) -> HealthReport: ...
+    @overload
+    def score(
+        self,
+        dataset: PartitionedDataset,
+        as_of: datetime | np.datetime64 | str,
+        *,
+        include_churned: bool = False,
+    ) -> DistributedHealthReport: ...
+    def score(
+        self,
+        dataset: Dataset | PartitionedDataset,
+        as_of: datetime | np.datetime64 | str,
+        *,
+        include_churned: bool = False,
+    ) -> HealthReport | DistributedHealthReport:
         """Score the accounts of ``dataset`` as they stood at ``as_of``.
 
         Only data at or before ``as_of`` is seen (``dataset.until(as_of)``): later
@@ -470,7 +488,17 @@ class HealthModel:
         running at ``as_of``, or with no subscription at all (non-subscription
         businesses, trials). ``include_churned`` also scores accounts whose
         subscriptions had all ended.
+
+        A :class:`~custsuccess.distributed.PartitionedDataset` is scored partition by
+        partition on its Dask workers: the result is a
+        :class:`~custsuccess.distributed.DistributedHealthReport` with the same numbers.
         """
+        if getattr(dataset, "_custsuccess_partitioned", False):
+            from custsuccess.distributed.health import score as score_partitioned
+
+            return score_partitioned(
+                self, dataset, as_of, include_churned=include_churned  # type: ignore[arg-type]
+            )
         if not isinstance(dataset, Dataset):
             raise ValidationError(
                 f"score(dataset, ...) needs a custsuccess Dataset, got {type(dataset).__name__}"
