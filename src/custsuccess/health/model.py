@@ -551,6 +551,7 @@ class HealthModel:
             playbooks=(),
             recommended=np.zeros((m, 0), dtype=bool),
             registry=self._registry,
+            dataset=view,
         )
 
     def _recommend(self, view: Dataset, report: HealthReport) -> HealthReport:
