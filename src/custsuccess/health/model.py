@@ -663,6 +663,7 @@ class HealthModel:
             playbooks=(),
             recommended=np.zeros((m, 0), dtype=bool),
             registry=self._registry,
+            dataset=view,
         )
 
     def _learned_report(

@@ -22,8 +22,9 @@ from custsuccess.typing import Reasons, TierChange
 if TYPE_CHECKING:
     import pandas as pd
 
+    from custsuccess.dataset import Dataset
     from custsuccess.health.learn import LearnedScorer
-
+    from custsuccess.metrics.accounts import Rollup
     from custsuccess.plugins import Registry
 
 __all__ = ["TIERS", "Explanation", "HealthReport", "RuleContribution"]
@@ -160,6 +161,8 @@ class HealthReport:
     learned_x: npt.NDArray[np.float32] | None = attrs.field(default=None, repr=False)
     learned_segment: npt.NDArray[np.intp] | None = attrs.field(default=None, repr=False)
     scorer: LearnedScorer | None = attrs.field(default=None, repr=False)
+    #: The dataset view the report was scored from (for roll-ups), when known.
+    dataset: Dataset | None = attrs.field(default=None, repr=False, kw_only=True)
     _lazy: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
@@ -431,6 +434,24 @@ class HealthReport:
         )
         out: npt.NDArray[np.object_] = text[inverse.reshape(-1)]
         return out
+
+    # ----------------------------------------------------------------- roll-ups
+
+    def by_owner(self, dataset: Dataset | None = None) -> Rollup:
+        """Each success manager's book of business: accounts, tier counts, MRR,
+        MRR-weighted health and MRR at risk per ``Customer.owner`` (see
+        :func:`custsuccess.metrics.accounts.rollup_by_owner`). ``dataset`` defaults to the
+        one the report was scored from."""
+        from custsuccess.metrics.accounts import rollup_by_owner
+
+        return rollup_by_owner(self, dataset)
+
+    def by_parent(self, dataset: Dataset | None = None) -> Rollup:
+        """The same figures per parent account, over the parent and every account below
+        it (:func:`custsuccess.metrics.accounts.rollup_by_parent`)."""
+        from custsuccess.metrics.accounts import rollup_by_parent
+
+        return rollup_by_parent(self, dataset)
 
     # ----------------------------------------------------------------- changes
 
