@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from custsuccess.churn.hazard import NelsonAalen
     from custsuccess.churn.survival import KaplanMeier
     from custsuccess.health.report import HealthReport
     from custsuccess.metrics.cohorts import CohortRetention
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TIER_COLORS",
     "cohort_heatmap",
+    "cumulative_hazard",
     "health_distribution",
     "mrr_waterfall",
     "nps_over_time",
@@ -295,6 +297,8 @@ def survival_curves(
     figsize: tuple[float, float] = (7.0, 4.5),
     title: str | None = None,
     xlabel: str = "days since first subscription",
+    censor_marks: bool = False,
+    at_risk_counts: bool = False,
 ) -> Figure:
     """Kaplan-Meier survival curves as steps, each with its confidence band.
 
@@ -315,6 +319,12 @@ def survival_curves(
         As in :func:`health_distribution`.
     xlabel
         The x axis label (the unit of the durations).
+    censor_marks
+        Mark each time with censored subjects by a ``|`` on the curve (one scatter
+        collection per curve, after the bands).
+    at_risk_counts
+        Print the number at risk under the x axis at each tick, one row per curve (the
+        table of Pocock, Clayton & Altman 2002; lifelines' ``add_at_risk_counts``).
     """
     from custsuccess.churn.survival import KaplanMeier
 
@@ -349,9 +359,16 @@ def survival_curves(
         if band:
             ax.fill_between(km.timeline, km.lower, km.upper, step="post", color=color,
                             alpha=0.18, linewidth=0)
+    if censor_marks:
+        for km, color in zip(named.values(), colors, strict=True):
+            where = np.asarray(km.censored) > 0
+            ax.scatter(km.timeline[where], km.survival[where], marker="|", s=30,
+                       color=color, linewidths=1)
     ax.axhline(0.5, color="#999999", linestyle=":", linewidth=1)
     ax.set_ylim(0, 1.02)
     ax.set_xlim(left=0)
+    if at_risk_counts:
+        _at_risk_table(ax, named, colors)
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -363,6 +380,54 @@ def survival_curves(
         title += f", {1 - first.alpha:.0%} band)" if band else ")"
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _at_risk_table(ax: Axes, named: Mapping[str, KaplanMeier], colors: list[str]) -> None:
+    """Numbers at risk at the x ticks, written under the axis, one row per curve."""
+    from matplotlib.transforms import blended_transform_factory
+
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    ax.set_xticks(ticks)
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    for row, ((name, km), color) in enumerate(zip(named.items(), colors, strict=True)):
+        # at risk at t: the at-risk count of the first timeline point >= t, 0 past the end
+        pos = np.searchsorted(km.timeline, ticks, side="left")
+        counts = np.append(np.asarray(km.at_risk, dtype=np.float64), 0.0)[pos]
+        y = -0.2 - 0.07 * row
+        ax.text(low, y, f"{name} ", transform=transform, ha="right", va="top", fontsize=7,
+                color=color)
+        for t, c in zip(ticks, counts.tolist(), strict=True):
+            ax.text(t, y, f"{c:,.0f}", transform=transform, ha="center", va="top",
+                    fontsize=7, color=color)
+    ax.text(low, -0.2 + 0.07, "at risk", transform=transform, ha="right", va="top",
+            fontsize=7)
+
+
+def cumulative_hazard(
+    estimate: NelsonAalen,
+    *,
+    band: bool = True,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+    title: str | None = None,
+    xlabel: str = "days since first subscription",
+) -> Figure:
+    """A Nelson-Aalen cumulative hazard as a step curve (``ax.lines[0]``) with its band."""
+    from custsuccess.churn.hazard import NelsonAalen
+
+    _check(estimate, NelsonAalen, "cumulative_hazard", "churn.hazard.nelson_aalen")
+    fig, ax = _axes(ax, figsize)
+    ax.step(estimate.timeline, estimate.cumulative_hazard, where="post", color="C0",
+            linewidth=1.6)
+    if band:
+        ax.fill_between(estimate.timeline, estimate.lower, estimate.upper, step="post",
+                        color="C0", alpha=0.18, linewidth=0)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cumulative hazard")
+    ax.set_title(title or f"Nelson-Aalen cumulative hazard ({1 - estimate.alpha:.0%} band)")
     return fig
 
 

@@ -6,7 +6,9 @@
 * :mod:`custsuccess.churn.reasons`: the built-in classifiers.
 * :func:`reason_distribution`, :func:`tenure_by_reason`, :func:`inactivity_profile`,
   :func:`churn_by`: patterns in the churn database.
-* :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis.
+* :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis;
+  :func:`nelson_aalen` (cumulative hazard), weights, late entry and restricted means in
+  :mod:`custsuccess.churn.hazard`.
 
 See docs/churn.md for every definition and formula.
 """
@@ -24,6 +26,7 @@ from custsuccess.churn.analysis import (
     reason_distribution,
     tenure_by_reason,
 )
+from custsuccess.churn.hazard import NelsonAalen, RestrictedMean, nelson_aalen
 from custsuccess.churn.reasons import (
     UNCLASSIFIED,
     DisengagedReason,
@@ -57,8 +60,10 @@ __all__ = [
     "KaplanMeier",
     "Lifetimes",
     "LogRankResult",
+    "NelsonAalen",
     "NeverOnboardedReason",
     "ReasonDistribution",
+    "RestrictedMean",
     "SupportFrictionReason",
     "TenureByReason",
     "builtin_classifiers",
@@ -68,6 +73,7 @@ __all__ = [
     "kaplan_meier",
     "lifetimes_from",
     "logrank_test",
+    "nelson_aalen",
     "reason_distribution",
     "records",
     "tenure_by_reason",
