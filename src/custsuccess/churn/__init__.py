@@ -8,7 +8,8 @@
   :func:`churn_by`: patterns in the churn database.
 * :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis;
   :func:`nelson_aalen` (cumulative hazard), weights, late entry and restricted means in
-  :mod:`custsuccess.churn.hazard`.
+  :mod:`custsuccess.churn.hazard`; :func:`multivariate_logrank_test` (k groups, weighted,
+  stratified) and :func:`pairwise_logrank_test`.
 
 See docs/churn.md for every definition and formula.
 """
@@ -27,6 +28,12 @@ from custsuccess.churn.analysis import (
     tenure_by_reason,
 )
 from custsuccess.churn.hazard import NelsonAalen, RestrictedMean, nelson_aalen
+from custsuccess.churn.logrank import (
+    KSampleLogRankResult,
+    PairwiseLogRank,
+    multivariate_logrank_test,
+    pairwise_logrank_test,
+)
 from custsuccess.churn.reasons import (
     UNCLASSIFIED,
     DisengagedReason,
@@ -57,11 +64,13 @@ __all__ = [
     "GivenReason",
     "InactivityProfile",
     "InvoluntaryReason",
+    "KSampleLogRankResult",
     "KaplanMeier",
     "Lifetimes",
     "LogRankResult",
     "NelsonAalen",
     "NeverOnboardedReason",
+    "PairwiseLogRank",
     "ReasonDistribution",
     "RestrictedMean",
     "SupportFrictionReason",
@@ -73,7 +82,9 @@ __all__ = [
     "kaplan_meier",
     "lifetimes_from",
     "logrank_test",
+    "multivariate_logrank_test",
     "nelson_aalen",
+    "pairwise_logrank_test",
     "reason_distribution",
     "records",
     "tenure_by_reason",
