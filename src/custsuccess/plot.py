@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from custsuccess.churn.cox import CoxModel
     from custsuccess.churn.hazard import NelsonAalen
     from custsuccess.churn.survival import KaplanMeier
     from custsuccess.health.report import HealthReport
@@ -55,6 +56,7 @@ __all__ = [
     "TIER_COLORS",
     "cohort_heatmap",
     "cumulative_hazard",
+    "hazard_ratios",
     "health_distribution",
     "mrr_waterfall",
     "nps_over_time",
@@ -428,6 +430,36 @@ def cumulative_hazard(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative hazard")
     ax.set_title(title or f"Nelson-Aalen cumulative hazard ({1 - estimate.alpha:.0%} band)")
+    return fig
+
+
+def hazard_ratios(
+    model: CoxModel,
+    *,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (6.0, 4.0),
+    title: str | None = None,
+) -> Figure:
+    """A fitted Cox model's hazard ratios (log scale) with their intervals: one point
+    per covariate (``ax.lines[0]``) and a horizontal segment for its interval, top to
+    bottom in the model's order."""
+    from custsuccess.churn.cox import CoxModel
+
+    _check(model, CoxModel, "hazard_ratios", "churn.cox.CoxModel().fit")
+    summary = model.summary()
+    names = list(summary)
+    fig, ax = _axes(ax, figsize)
+    y = np.arange(len(names))[::-1]
+    ratio = np.array([summary[n]["exp(coef)"] for n in names])
+    low = np.array([summary[n]["exp(coef) lower"] for n in names])
+    high = np.array([summary[n]["exp(coef) upper"] for n in names])
+    ax.plot(ratio, y, "o", color="C0")
+    ax.hlines(y, low, high, color="C0", linewidth=1.6)
+    ax.axvline(1.0, color="#999999", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, names)
+    ax.set_xlabel(f"hazard ratio ({1 - model.alpha:.0%} interval)")
+    ax.set_title(title or "Cox model: hazard ratios")
     return fig
 
 

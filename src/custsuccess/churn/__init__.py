@@ -9,7 +9,7 @@
 * :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis;
   :func:`nelson_aalen` (cumulative hazard), weights, late entry and restricted means in
   :mod:`custsuccess.churn.hazard`; :func:`multivariate_logrank_test` (k groups, weighted,
-  stratified) and :func:`pairwise_logrank_test`.
+  stratified) and :func:`pairwise_logrank_test`; :class:`CoxModel` (Cox regression).
 
 See docs/churn.md for every definition and formula.
 """
@@ -27,6 +27,7 @@ from custsuccess.churn.analysis import (
     reason_distribution,
     tenure_by_reason,
 )
+from custsuccess.churn.cox import CoxModel, concordance_index, covariates_from_lifetimes
 from custsuccess.churn.hazard import NelsonAalen, RestrictedMean, nelson_aalen
 from custsuccess.churn.logrank import (
     KSampleLogRankResult,
@@ -59,6 +60,7 @@ __all__ = [
     "UNCLASSIFIED",
     "ChurnBy",
     "ChurnRecords",
+    "CoxModel",
     "DisengagedReason",
     "DowngradePathReason",
     "GivenReason",
@@ -78,6 +80,8 @@ __all__ = [
     "builtin_classifiers",
     "churn_by",
     "churned_accounts",
+    "concordance_index",
+    "covariates_from_lifetimes",
     "inactivity_profile",
     "kaplan_meier",
     "lifetimes_from",
