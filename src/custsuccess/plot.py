@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from custsuccess.churn.competing import CumulativeIncidence
     from custsuccess.churn.cox import CoxModel
     from custsuccess.churn.hazard import NelsonAalen
     from custsuccess.churn.survival import KaplanMeier
@@ -56,6 +57,7 @@ __all__ = [
     "TIER_COLORS",
     "cohort_heatmap",
     "cumulative_hazard",
+    "cumulative_incidence",
     "hazard_ratios",
     "health_distribution",
     "mrr_waterfall",
@@ -430,6 +432,55 @@ def cumulative_hazard(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative hazard")
     ax.set_title(title or f"Nelson-Aalen cumulative hazard ({1 - estimate.alpha:.0%} band)")
+    return fig
+
+
+def cumulative_incidence(
+    incidence: CumulativeIncidence,
+    *,
+    stacked: bool = True,
+    band: bool = False,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+    title: str | None = None,
+    xlabel: str = "days since first subscription",
+) -> Figure:
+    """Cumulative incidence of churn by reason over tenure.
+
+    ``stacked`` (default): the reasons' curves stacked as areas (``ax.collections[k]``
+    for reason ``k``), so the top edge is ``1 - S(t)``, the share churned for any reason;
+    otherwise one step line per reason (``ax.lines[k]``), with its band when ``band``.
+    """
+    from custsuccess.churn.competing import CumulativeIncidence
+
+    _check(incidence, CumulativeIncidence, "cumulative_incidence",
+           "churn.competing.cumulative_incidence")
+    fig, ax = _axes(ax, figsize)
+    t = incidence.timeline
+    if stacked:
+        bottom = np.zeros(len(t))
+        for k, cause in enumerate(incidence.causes):
+            top = bottom + incidence.incidence[:, k]
+            ax.fill_between(t, bottom, top, step="post", color=f"C{k % 10}", alpha=0.75,
+                            linewidth=0, label=cause)
+            bottom = top
+    else:
+        for k, cause in enumerate(incidence.causes):
+            color = f"C{k % 10}"
+            ax.step(t, incidence.incidence[:, k], where="post", color=color, linewidth=1.6,
+                    label=cause)
+            if band:
+                ax.fill_between(t, incidence.lower[:, k], incidence.upper[:, k], step="post",
+                                color=color, alpha=0.15, linewidth=0)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("churned, by reason")
+    ax.set_title(title or "Cumulative incidence of churn by reason (Aalen-Johansen)")
+    ax.legend(frameon=False, fontsize=8)
     return fig
 
 

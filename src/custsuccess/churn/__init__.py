@@ -9,7 +9,9 @@
 * :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis;
   :func:`nelson_aalen` (cumulative hazard), weights, late entry and restricted means in
   :mod:`custsuccess.churn.hazard`; :func:`multivariate_logrank_test` (k groups, weighted,
-  stratified) and :func:`pairwise_logrank_test`; :class:`CoxModel` (Cox regression).
+  stratified) and :func:`pairwise_logrank_test`; :class:`CoxModel` (Cox regression);
+  churn reasons as competing risks (:func:`cumulative_incidence`, :func:`gray_test`,
+  :func:`competing_risks_from`).
 
 See docs/churn.md for every definition and formula.
 """
@@ -26,6 +28,14 @@ from custsuccess.churn.analysis import (
     inactivity_profile,
     reason_distribution,
     tenure_by_reason,
+)
+from custsuccess.churn.competing import (
+    CompetingRisks,
+    CumulativeIncidence,
+    GrayTestResult,
+    competing_risks_from,
+    cumulative_incidence,
+    gray_test,
 )
 from custsuccess.churn.cox import CoxModel, concordance_index, covariates_from_lifetimes
 from custsuccess.churn.hazard import NelsonAalen, RestrictedMean, nelson_aalen
@@ -60,10 +70,13 @@ __all__ = [
     "UNCLASSIFIED",
     "ChurnBy",
     "ChurnRecords",
+    "CompetingRisks",
     "CoxModel",
+    "CumulativeIncidence",
     "DisengagedReason",
     "DowngradePathReason",
     "GivenReason",
+    "GrayTestResult",
     "InactivityProfile",
     "InvoluntaryReason",
     "KSampleLogRankResult",
@@ -80,8 +93,11 @@ __all__ = [
     "builtin_classifiers",
     "churn_by",
     "churned_accounts",
+    "competing_risks_from",
     "concordance_index",
     "covariates_from_lifetimes",
+    "cumulative_incidence",
+    "gray_test",
     "inactivity_profile",
     "kaplan_meier",
     "lifetimes_from",
