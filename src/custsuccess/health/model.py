@@ -29,8 +29,8 @@ from custsuccess.typing import Reasons, RuleResult
 if TYPE_CHECKING:
     from custsuccess.distributed.dataset import PartitionedDataset
     from custsuccess.distributed.health import DistributedHealthReport
-    from custsuccess.models import Customer, Event, Subscription
     from custsuccess.health.learn import LearnedScorer
+    from custsuccess.models import Customer, Event, Subscription
     from custsuccess.plugins import Contribution, Registry
     from custsuccess.typing import HealthRule, Playbook
 
