@@ -28,12 +28,17 @@ from custsuccess.errors import ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
+
+    from custsuccess.churn.hazard import RestrictedMean
 
 __all__ = ["KaplanMeier", "Lifetimes", "LogRankResult", "kaplan_meier", "lifetimes_from",
            "logrank_test"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+#: whole counts, or weighted (float) counts when case weights were given
+Counts = npt.NDArray[np.int64] | npt.NDArray[np.float64]
 
 
 def _durations(values: Any, field: str) -> F64:
@@ -113,9 +118,9 @@ class KaplanMeier:
     """
 
     timeline: F64
-    at_risk: I64
-    events: I64
-    censored: I64
+    at_risk: Counts
+    events: Counts
+    censored: Counts
     survival: F64
     greenwood: F64
     lower: F64
@@ -126,13 +131,6 @@ class KaplanMeier:
     def median(self) -> float:
         """Median lifetime: the first time S(t) <= 0.5 (inf when never)."""
         return _first_at_or_below(self.survival, self.timeline, 0.5)
-
-    def percentile(self, p: float) -> float:
-        """The first time S(t) <= ``p`` (``p`` in (0, 1); inf when never), with the same
-        rounding allowance as :attr:`median` (``percentile(0.5) == median``)."""
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
-            raise ValidationError(f"p must be a number in (0, 1), got {p!r}")
-        return _first_at_or_below(self.survival, self.timeline, float(p))
 
     @property
     def median_lower(self) -> float:
@@ -146,8 +144,32 @@ class KaplanMeier:
 
     @property
     def n(self) -> int:
-        """Number of subjects."""
-        return int(self.at_risk[0]) if len(self.at_risk) else 0
+        """Number of subjects (at risk at the origin; their weight, rounded, if weighted)."""
+        return round(float(self.at_risk[0])) if len(self.at_risk) else 0
+
+    def percentile(self, p: float) -> float:
+        """The first time S(t) <= ``p`` (inf when never), with the same rounding allowance
+        as :attr:`median`: ``percentile(0.5)`` is the median, ``percentile(0.75)`` the
+        time by which a quarter have left."""
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValidationError(f"p must be a probability in [0, 1], got {p!r}")
+        return _first_at_or_below(self.survival, self.timeline, float(p))
+
+    def restricted_mean(self, t: float, *, alpha: float = 0.05) -> RestrictedMean:
+        """Restricted mean survival time up to ``t`` with its standard error; see
+        :func:`custsuccess.churn.hazard.restricted_mean`."""
+        from custsuccess.churn.hazard import restricted_mean
+
+        return restricted_mean(self, t, alpha=alpha)
+
+    def plot(self, **kwargs: Any) -> Figure:
+        """This curve with its band, censor marks and at-risk counts; keywords go to
+        :func:`custsuccess.plot.survival_curves` (needs matplotlib)."""
+        from custsuccess.plot import survival_curves
+
+        kwargs.setdefault("censor_marks", True)
+        kwargs.setdefault("at_risk_counts", True)
+        return survival_curves(self, **kwargs)
 
     def survival_at(self, times: Any) -> F64:
         """S(t) at each of ``times`` (the step curve is right-continuous; 1 before 0)."""
@@ -212,14 +234,17 @@ def _fit(durations: F64, observed: npt.NDArray[np.bool_], alpha: float, z: float
 
 @overload
 def kaplan_meier(
-    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: None = ...
+    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: None = ...,
+    weights: Any = ..., entry: Any = ..., start_time: float | None = ...,
 ) -> KaplanMeier: ...
 @overload
 def kaplan_meier(
-    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: Any
+    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: Any,
+    weights: Any = ..., entry: Any = ..., start_time: float | None = ...,
 ) -> dict[Any, KaplanMeier]: ...
 def kaplan_meier(
-    durations: Any, observed: Any = None, *, alpha: float = 0.05, groups: Any = None
+    durations: Any, observed: Any = None, *, alpha: float = 0.05, groups: Any = None,
+    weights: Any = None, entry: Any = None, start_time: float | None = None,
 ) -> KaplanMeier | dict[Any, KaplanMeier]:
     """The Kaplan-Meier estimate of the survival function, overall or per group.
 
@@ -234,6 +259,10 @@ def kaplan_meier(
         The band is a ``1 - alpha`` pointwise confidence band (default 95%).
     groups
         Optional group label per subject: then a dict label -> curve, labels sorted.
+    weights, entry, start_time
+        Case weights, late-entry times (left truncation) and a later origin (the curve
+        conditional on surviving to ``start_time``); see
+        :func:`custsuccess.churn.hazard.risk_table`.
 
     Examples
     --------
@@ -251,6 +280,10 @@ def kaplan_meier(
     d = _durations(durations, "durations")
     obs = _observed(observed, len(d), "observed")
     z = NormalDist().inv_cdf(1 - alpha / 2)  # the standard normal quantile, as scipy's ppf
+    if weights is not None or entry is not None or start_time is not None:
+        from custsuccess.churn.hazard import grouped_kaplan_meier
+
+        return grouped_kaplan_meier(d, obs, alpha, groups, weights, entry, start_time)
     if groups is None:
         return _fit(d, obs, alpha, z)
     labels = np.asarray(groups)
