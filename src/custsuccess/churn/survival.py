@@ -208,12 +208,37 @@ class KaplanMeier:
         return f"<KaplanMeier n={self.n} events={int(self.events.sum())} median={self.median:g}>"
 
 
-def _fit(durations: F64, observed: npt.NDArray[np.bool_], alpha: float, z: float) -> KaplanMeier:
+def _event_table(durations: F64, observed: npt.NDArray[np.bool_]) -> tuple[F64, I64, I64]:
+    """``(timeline, events, removed)``: 0 and every distinct duration, with the events
+    and the subjects leaving at each.
+
+    Whole-number durations over a range no wider than a few times their count (tenures
+    in days, the usual case) are counted with ``bincount``, in linear time; anything
+    else is sorted by ``np.unique``.
+    """
+    n = durations.size
+    if n and float(durations.max()) <= 4 * n + 4096 and np.all(durations == np.floor(durations)):
+        days = durations.astype(np.int64)
+        removed_all = np.bincount(days)
+        events_all = np.bincount(days, weights=observed, minlength=removed_all.size)
+        present = removed_all > 0
+        present[0] = True
+        where = np.flatnonzero(present)
+        return (
+            where.astype(np.float64),
+            events_all[where].astype(np.int64),
+            removed_all[where].astype(np.int64),
+        )
     timeline, inverse = np.unique(np.concatenate([[0.0], durations]), return_inverse=True)
     inverse = inverse[1:]
     k = len(timeline)
     events = np.bincount(inverse, weights=observed, minlength=k).astype(np.int64)
     removed = np.bincount(inverse, minlength=k).astype(np.int64)
+    return timeline, events, removed
+
+
+def _fit(durations: F64, observed: npt.NDArray[np.bool_], alpha: float, z: float) -> KaplanMeier:
+    timeline, events, removed = _event_table(durations, observed)
     at_risk = len(durations) - np.r_[0, np.cumsum(removed)[:-1]].astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         survival = np.cumprod(1.0 - events / at_risk)
