@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import operator
 import os
 import re
@@ -64,6 +65,7 @@ __all__ = [
     "PluginWarning",
     "Registry",
     "check_array",
+    "check_metric_result",
     "guarded",
     "hookimpl",
     "returned_garbage",
@@ -327,6 +329,72 @@ def _raise_at(
     count = int(mask.sum())
     more = f" ({count} values in all)" if count > 1 else ""
     raise bad(f"{label} = {array[first].item()!r} {problem}{more}")
+
+
+def check_metric_result(result: object, contribution: Contribution[Any]) -> object:
+    """Check what a metric's ``compute`` returned, and return it.
+
+    A metric returns its own type (a number, an array, or a result object whose
+    attributes are numbers and arrays), so the check is what holds for every metric:
+    numbers are real (no complex, no string passing as a number) and finite, arrays have
+    a numeric, boolean, time or text dtype (no complex, no ragged object arrays of
+    numbers) and hold no infinities; the attributes of a result object, and the values
+    of a mapping, are checked the same way (one level deep). NaN is allowed (an
+    undefined rate, such as a period with no customers). A metric whose results may be
+    infinite by definition (a quick ratio with nothing lost) says so with a true
+    ``allow_inf`` attribute. Anything else is a :class:`~custsuccess.errors.PluginError`
+    naming the plugin.
+
+    >>> import numpy as np
+    >>> c = Contribution("acme.rate", "my_plugin", "register_metrics", object())
+    >>> check_metric_result(np.array([0.5, np.nan]), c)
+    array([0.5, nan])
+    >>> check_metric_result(complex(1, 2), c)
+    Traceback (most recent call last):
+    custsuccess.errors.PluginError: plugin 'my_plugin': metric 'acme.rate'
+    (hook register_metrics) returned garbage: result is a complex number, expected a real one
+    """
+    import numpy as np
+
+    allow_inf = getattr(contribution.value, "allow_inf", False) is True
+
+    def check(value: object, what: str) -> None:
+        if isinstance(value, (bool, np.bool_, str, type(None))):
+            return
+        if isinstance(value, (complex, np.complexfloating)):
+            raise returned_garbage(contribution, f"{what} is a complex number, expected a real one")
+        if isinstance(value, (int, float, np.number)):
+            if not allow_inf and math.isinf(float(value)):
+                raise returned_garbage(contribution, f"{what} = {value!r} is infinite")
+            return
+        if isinstance(value, np.ndarray):
+            kind = value.dtype.kind
+            if kind == "c" or kind not in "biufmMUSO":
+                raise returned_garbage(
+                    contribution, f"{what} has dtype {value.dtype}, expected real numbers"
+                )
+            if kind == "O" and value.size:
+                numbers = [v for v in value.flat if isinstance(v, (int, float, complex))]
+                if numbers and not all(isinstance(v, bool) for v in numbers):
+                    raise returned_garbage(
+                        contribution, f"{what} is an object array of numbers, expected a "
+                        "numeric dtype"
+                    )
+            if kind == "f":
+                check_array(value, contribution, (None,) * value.ndim, allow_nan=True,
+                            allow_inf=allow_inf, what=what, kinds="f")
+
+    check(result, "result")
+    if isinstance(result, Mapping):
+        for key, value in result.items():
+            check(value, f"result[{key!r}]")
+    elif not isinstance(result, (np.ndarray, str, bytes, int, float, complex)):
+        names = [f.name for f in attrs.fields(cast(Any, type(result)))] if attrs.has(type(result)) else [
+            n for n in getattr(type(result), "__slots__", ()) if not n.startswith("_")
+        ] or [n for n in getattr(result, "__dict__", {}) if not n.startswith("_")]
+        for name in names:
+            check(getattr(result, name, None), f"result.{name}")
+    return result
 
 
 # --------------------------------------------------------------------------- discovery

@@ -143,7 +143,9 @@ def compute(
     result type is the metric's own (see ``docs/metrics.md``). An unknown name raises
     :class:`~custsuccess.errors.ValidationError` listing the known ones; so does bad
     input or an unknown option. Any other exception from the metric becomes a
-    :class:`~custsuccess.errors.PluginError` naming the plugin that registered it.
+    :class:`~custsuccess.errors.PluginError` naming the plugin that registered it, and
+    so does a result that is not sane (complex, infinite, a ragged array: see
+    :func:`custsuccess.plugins.check_metric_result`).
 
     >>> from datetime import datetime, timezone
     >>> from custsuccess import Customer, Dataset, Event
@@ -153,7 +155,7 @@ def compute(
     [100.0]
     """
     from custsuccess.errors import ValidationError
-    from custsuccess.plugins import Registry, guarded
+    from custsuccess.plugins import Registry, check_metric_result, guarded
 
     reg = Registry(entry_points=False) if registry is None else registry
     metrics = reg.metrics()
@@ -161,4 +163,5 @@ def compute(
     if contribution is None:
         raise ValidationError(f"unknown metric {name!r}; known metrics: {sorted(metrics)}")
     with guarded(contribution, "compute()", passthrough=(ValidationError,)):
-        return contribution.value.compute(dataset, **options)
+        result = contribution.value.compute(dataset, **options)
+    return check_metric_result(result, contribution)
