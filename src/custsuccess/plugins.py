@@ -389,9 +389,13 @@ def check_metric_result(result: object, contribution: Contribution[Any]) -> obje
         for key, value in result.items():
             check(value, f"result[{key!r}]")
     elif not isinstance(result, (np.ndarray, str, bytes, int, float, complex)):
-        names = [f.name for f in attrs.fields(cast(Any, type(result)))] if attrs.has(type(result)) else [
-            n for n in getattr(type(result), "__slots__", ()) if not n.startswith("_")
-        ] or [n for n in getattr(result, "__dict__", {}) if not n.startswith("_")]
+        if attrs.has(type(result)):
+            names = [f.name for f in attrs.fields(cast(Any, type(result)))]
+        else:
+            slots = getattr(type(result), "__slots__", ())
+            names = [n for n in slots if not n.startswith("_")] or [
+                n for n in getattr(result, "__dict__", {}) if not n.startswith("_")
+            ]
         for name in names:
             check(getattr(result, name, None), f"result.{name}")
     return result
@@ -595,19 +599,35 @@ class Registry:
             raise
 
     def _load_each_entry_point(self) -> None:
-        for ep in _entry_points():
-            if ep.name in self._deny or (self._allow is not None and ep.name not in self._allow):
+        wanted = [
+            ep
+            for ep in _entry_points()
+            if ep.name not in self._deny and (self._allow is None or ep.name in self._allow)
+        ]
+        by_name: dict[str, list[EntryPoint]] = {}
+        for ep in wanted:
+            by_name.setdefault(ep.name, []).append(ep)
+        for name, eps in by_name.items():
+            if len(eps) > 1:  # which one is meant is anybody's guess: import neither
+                self._skip(
+                    f"plugin {name!r}: entry point name {name!r} of group "
+                    f"{ENTRY_POINT_GROUP!r} is declared by "
+                    + " and ".join(_declared_by(ep) for ep in eps)
+                    + ": none of them is loaded; uninstall all but one",
+                    name,
+                )
                 continue
+            (ep,) = eps
             try:
                 plugin = ep.load()
             except Exception as exc:
-                message = (
+                problem = f"failed to load: {type(exc).__name__}: {exc}"
+                self._skip(
                     f"plugin {ep.name!r} (entry point {ep.value!r} of group "
-                    f"{ENTRY_POINT_GROUP!r}) failed to load: {type(exc).__name__}: {exc}"
+                    f"{ENTRY_POINT_GROUP!r}) {problem}",
+                    ep.name,
+                    exc,
                 )
-                if self._strict:
-                    raise PluginError(message, plugin=ep.name) from exc
-                warnings.warn(message + "; skipped", PluginWarning, stacklevel=_caller_level())
                 continue
             if self._pm.is_registered(plugin):
                 continue  # the host also passed this object in ``plugins``
@@ -620,6 +640,12 @@ class Registry:
                 getattr(dist, "version", None),
             )
         self._check_pending()
+
+    def _skip(self, message: str, plugin: str, cause: BaseException | None = None) -> None:
+        """Report an entry point that is not loaded: a warning, or an error when strict."""
+        if self._strict:
+            raise PluginError(message, plugin=plugin) from cause
+        warnings.warn(message + "; skipped", PluginWarning, stacklevel=_caller_level())
 
     # ------------------------------------------------------------- listing
 
@@ -789,6 +815,16 @@ class Registry:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def _declared_by(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    name = getattr(dist, "name", None)
+    version = getattr(dist, "version", None)
+    who = f"distribution {name!r}" if name else "an unknown distribution"
+    if name and version:
+        who += f" {version}"
+    return f"{who} ({ep.value!r})"
 
 
 def _hook_names() -> Iterable[str]:
