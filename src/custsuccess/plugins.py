@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import math
 import operator
 import os
@@ -570,6 +571,17 @@ class Registry:
             ) from exc
         hooks = tuple(sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ()))
         self._info[name] = PluginInfo(name, source, hooks, distribution, version)
+        forgotten = _unmarked_hooks(plugin)
+        if forgotten:
+            message = (
+                f"plugin {name!r} has {', '.join(forgotten)} without @custsuccess.hookimpl: "
+                "custsuccess ignores "
+                + ("it" if len(forgotten) == 1 else "them")
+                + "; decorate each hook implementation with custsuccess.hookimpl"
+            )
+            if self._strict:
+                raise PluginError(message, plugin=name)
+            warnings.warn(message, PluginWarning, stacklevel=_caller_level())
 
     def _check_pending(self) -> None:
         try:
@@ -620,8 +632,12 @@ class Registry:
             (ep,) = eps
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                problem = f"failed to load: {type(exc).__name__}: {exc}"
+            except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() on import
+                problem = (
+                    f"called sys.exit({exc.code!r}) while being imported"
+                    if isinstance(exc, SystemExit)
+                    else f"failed to load: {type(exc).__name__}: {exc}"
+                )
                 self._skip(
                     f"plugin {ep.name!r} (entry point {ep.value!r} of group "
                     f"{ENTRY_POINT_GROUP!r}) {problem}",
@@ -825,6 +841,22 @@ def _declared_by(ep: EntryPoint) -> str:
     if name and version:
         who += f" {version}"
     return f"{who} ({ep.value!r})"
+
+
+def _unmarked_hooks(plugin: object) -> list[str]:
+    """Names of ``plugin``'s public callables named like a hook but not marked
+    :data:`hookimpl` (a forgotten decorator, or another project's marker)."""
+    marker = f"{PROJECT_NAME}_impl"
+    found = []
+    for name in sorted(_hook_names()):
+        try:
+            attribute = inspect.getattr_static(plugin, name)
+        except AttributeError:
+            continue
+        function = getattr(attribute, "__func__", attribute)  # staticmethod / classmethod
+        if callable(function) and getattr(function, marker, None) is None:
+            found.append(name)
+    return found
 
 
 def _hook_names() -> Iterable[str]:
