@@ -132,13 +132,6 @@ class KaplanMeier:
         """Median lifetime: the first time S(t) <= 0.5 (inf when never)."""
         return _first_at_or_below(self.survival, self.timeline, 0.5)
 
-    def percentile(self, p: float) -> float:
-        """The first time S(t) <= ``p`` (``p`` in (0, 1); inf when never), with the same
-        rounding allowance as :attr:`median` (``percentile(0.5) == median``)."""
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
-            raise ValidationError(f"p must be a number in (0, 1), got {p!r}")
-        return _first_at_or_below(self.survival, self.timeline, float(p))
-
     @property
     def median_lower(self) -> float:
         """Lower confidence limit of the median (first time ``lower`` <= 0.5)."""
@@ -155,10 +148,11 @@ class KaplanMeier:
         return round(float(self.at_risk[0])) if len(self.at_risk) else 0
 
     def percentile(self, p: float) -> float:
-        """The first time S(t) <= ``p`` (inf when never): ``percentile(0.5)`` is the
-        median, ``percentile(0.75)`` the time by which a quarter have left."""
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValidationError(f"p must be a probability in [0, 1], got {p!r}")
+        """The first time S(t) <= ``p`` (inf when never), with the same rounding allowance
+        as :attr:`median`: ``percentile(0.5)`` is the median, ``percentile(0.75)`` the
+        time by which a quarter have left."""
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
+            raise ValidationError(f"p must be a number in (0, 1), got {p!r}")
         return _first_at_or_below(self.survival, self.timeline, float(p))
 
     def restricted_mean(self, t: float, *, alpha: float = 0.05) -> RestrictedMean:
