@@ -39,6 +39,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -81,7 +82,29 @@ DEFAULT_CHUNK_ROWS: Final = 1 << 20
 
 class StoreError(CustSuccessError):
     """The database cannot do what was asked: it holds no dataset, or was written by a
-    newer custsuccess (schema version), or the file is not a custsuccess store."""
+    newer custsuccess (schema version), or the file is not a custsuccess store or is
+    damaged, or another writer holds its lock longer than ``timeout``, or a query would
+    change it."""
+
+
+# sqlite3 authorizer actions a read-only query may take (values from sqlite3.h)
+_SQLITE_READ: Final = 20
+_SQLITE_SELECT: Final = 21
+_SQLITE_FUNCTION: Final = 31
+_SQLITE_RECURSIVE: Final = 33
+_READ_ACTIONS: Final = frozenset(
+    {_SQLITE_READ, _SQLITE_SELECT, _SQLITE_FUNCTION, _SQLITE_RECURSIVE}
+)
+
+
+def _read_only_authorizer(action: int, *_: object) -> int:
+    """Allow reading only: no DML, DDL, ATTACH, PRAGMA or transaction statements."""
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 @attrs.frozen(slots=True)
@@ -428,6 +451,12 @@ def _read_columns(
             raise StoreError(
                 f"{sql_table}: unexpected chunk of column {name!r} at rows {first}..{first + rows}"
             )
+        if not isinstance(data, bytes) or len(data) != rows * target.dtype.itemsize:
+            size = len(data) if isinstance(data, bytes) else type(data).__name__
+            raise StoreError(
+                f"{sql_table}: the chunk of column {name!r} at rows {first}..{first + rows} "
+                f"holds {size} bytes, expected {rows * target.dtype.itemsize}"
+            )
         target[first : first + rows] = np.frombuffer(data, dtype=target.dtype)
         filled[name] += rows
     short = {name: count for name, count in filled.items() if count != n}
@@ -501,6 +530,8 @@ class SQLiteStore:
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             except sqlite3.DatabaseError as exc:
                 conn.close()
+                if _is_busy(exc):
+                    raise self._failed(exc, "opening") from None
                 raise StoreError(f"{self.path} is not a SQLite database: {exc}") from None
             if str(mode).lower() != "wal":
                 conn.close()
@@ -511,17 +542,59 @@ class SQLiteStore:
                 self._connections.append(conn)
         return conn
 
+    def _failed(self, exc: sqlite3.Error, what: str) -> StoreError:
+        """The StoreError for a sqlite3 error while doing ``what``."""
+        if _is_busy(exc):
+            return StoreError(
+                f"{self.path} is locked by another connection (waited {self.timeout:g} s) "
+                f"while {what}: {exc}; try again, or give a longer timeout"
+            )
+        return StoreError(f"{self.path}: {what} failed: {type(exc).__name__}: {exc}")
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        A sqlite3 error (a lock held past ``timeout``, a damaged file) becomes a
+        :class:`StoreError`.
+        """
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        what = "writing" if write else "reading"
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as exc:
+            raise self._failed(exc, what) from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._failed(exc, what) from exc
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise self._failed(exc, what) from exc
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Decoding stored data: anything that breaks on it is a damaged store."""
+        try:
+            yield
+        except StoreError as exc:
+            if str(self.path) in str(exc):
+                raise
+            raise StoreError(f"{self.path}: cannot read {what}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise self._failed(exc, f"reading {what}") from exc
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+            raise StoreError(
+                f"{self.path}: cannot read {what}: the store is damaged or was not written "
+                f"by custsuccess ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         latest = MIGRATIONS[-1].version if MIGRATIONS else 0
@@ -591,23 +664,45 @@ class SQLiteStore:
         return f"<SQLiteStore {str(self.path)!r}>"
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only SQL query with ``?`` parameters and return its rows.
+        """Run one read-only SQL statement with ``?`` parameters and return its rows.
+
+        Only reading is allowed (a SQLite authorizer refuses anything else while the
+        statement is prepared): INSERT, UPDATE, DELETE, CREATE, DROP, ATTACH, PRAGMA and
+        transaction statements raise :class:`StoreError`, and so does any other SQL
+        error, or a lock held by a writer past ``timeout``.
 
         >>> import tempfile, pathlib
         >>> folder = tempfile.TemporaryDirectory()
         >>> with SQLiteStore(pathlib.Path(folder.name) / "cs.db") as store:
         ...     store.query("SELECT count(*) FROM customers WHERE segment = ?", ["smb"])
         [(0,)]
+        >>> with SQLiteStore(pathlib.Path(folder.name) / "cs.db") as store:
+        ...     store.query("ATTACH DATABASE 'other.db' AS other")
+        Traceback (most recent call last):
+        custsuccess.store.StoreError: query() only reads: "ATTACH DATABASE 'other.db' AS other"
+        was refused (not authorized)
         >>> folder.cleanup()
         """
+        if not isinstance(sql, str):
+            raise ValidationError(f"query(sql): sql must be a str, got {type(sql).__name__}")
         conn = self._connection()
-        conn.execute("BEGIN")
         try:
-            conn.execute("PRAGMA query_only=ON")
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "reading") from exc
+        conn.set_authorizer(_read_only_authorizer)
+        try:
             return conn.execute(sql, tuple(parameters)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if "not authorized" in str(exc):
+                raise StoreError(f"query() only reads: {sql!r} was refused ({exc})") from None
+            raise self._failed(exc, f"query {sql!r}") from exc
+        except sqlite3.Error as exc:
+            raise self._failed(exc, f"query {sql!r}") from exc
         finally:
-            conn.execute("PRAGMA query_only=OFF")
-            conn.execute("ROLLBACK")
+            conn.set_authorizer(None)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
 
     # ------------------------------------------------------------------ datasets
 
@@ -723,6 +818,11 @@ class SQLiteStore:
         when no dataset was saved.
         """
         cut = None if as_of is None else to_datetime64(as_of)
+        with self._reading("the dataset"):
+            dataset = self._load()
+        return dataset if cut is None else dataset.until(cut)
+
+    def _load(self) -> Dataset:
         with self._transaction(write=False) as conn:
             info = dict(conn.execute("SELECT key, value FROM dataset_info").fetchall())
             if "n_customers" not in info:
@@ -785,7 +885,7 @@ class SQLiteStore:
             dataset = dataset.until(np.datetime64(int(hi), "us") - np.timedelta64(1, "us"))
         elif lo is not None:
             raise StoreError(f"{self.path}: a stored window has a start but no end")
-        return dataset if cut is None else dataset.until(cut)
+        return dataset
 
     # ------------------------------------------------------------------ churn records
 
@@ -842,17 +942,23 @@ class SQLiteStore:
 
         Evidence comes back as the text it was saved as.
         """
+        wanted = None if as_of is None else int(to_datetime64(as_of).view("i8"))
+        with self._reading("churn records"):
+            return self._load_churn_records(wanted)
+
+    def _load_churn_records(self, wanted: int | None) -> ChurnRecords:
         from custsuccess.churn.records import ChurnRecords
         from custsuccess.typing import Reasons
 
+        as_of = wanted
         with self._transaction(write=False) as conn:
-            if as_of is None:
+            if wanted is None:
                 (latest,) = conn.execute("SELECT max(as_of) FROM churn_records").fetchone()
                 if latest is None:
                     raise StoreError(f"{self.path} holds no churn records")
                 at = int(latest)
             else:
-                at = int(to_datetime64(as_of).view("i8"))
+                at = wanted
             rows = conn.execute(
                 f"SELECT {', '.join(_CHURN_COLUMNS)} FROM churn_records WHERE as_of = ? "
                 "ORDER BY customer_idx",
@@ -976,7 +1082,6 @@ class SQLiteStore:
         >>> summary.change_30.tolist(), summary.change_90.tolist()
         ([-100.0], [nan])
         """
-        from custsuccess.health.history import HealthHistory
 
         where: list[str] = []
         params: list[Any] = []
@@ -997,6 +1102,13 @@ class SQLiteStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY customer_id, as_of"
         rows = self.query(sql, params)
+        with self._reading("health snapshots"):
+            return self._history(rows)
+
+    @staticmethod
+    def _history(rows: list[tuple[Any, ...]]) -> HealthHistory:
+        from custsuccess.health.history import HealthHistory
+
         names = {"good": 0, "average": 1, "poor": 2, "unscored": 3}
         if not rows:
             return HealthHistory(np.empty(0, "U1"), np.empty(0, "datetime64[us]"),
