@@ -479,6 +479,11 @@ class SQLiteStore:
         Rows per stored chunk of an event column (default 1,048,576).
     timeout
         Seconds a writer waits for another writer's transaction to finish.
+    readonly
+        Open an existing store only to read it (SQLite URI ``mode=ro``; see
+        :meth:`open`): nothing is created, migrated or switched to WAL, a file that is not
+        a custsuccess store is left exactly as it was, and the ``save*`` methods raise
+        :class:`StoreError`. A file the process may not write (``chmod 0444``) reads fine.
 
     Notes
     -----
@@ -492,6 +497,7 @@ class SQLiteStore:
         *,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ValidationError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
@@ -504,15 +510,44 @@ class SQLiteStore:
         self.path = Path(text)
         self.chunk_rows = chunk_rows
         self.timeout = float(timeout)
+        self.readonly = bool(readonly)
+        if self.readonly and not self.path.is_file():
+            raise StoreError(f"{self.path}: no such store file (nothing is created read-only)")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         try:
-            self._migrate(self._connection())
+            if self.readonly:
+                self._check_schema(self._connection())
+            else:
+                self._migrate(self._connection())
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, readonly: bool = True, timeout: float = 30.0
+    ) -> SQLiteStore:
+        """Open an existing store, read-only by default: what read commands use.
+
+        >>> import tempfile, pathlib
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> path = pathlib.Path(folder.name) / "other_app.sqlite"
+        >>> import sqlite3; sqlite3.connect(path).execute("CREATE TABLE users (id)").close()
+        >>> before = path.read_bytes()
+        >>> SQLiteStore.open(path)
+        Traceback (most recent call last):
+        custsuccess.store.StoreError: ...other_app.sqlite is not a custsuccess store (its tables:
+        users); nothing was changed
+        >>> path.read_bytes() == before
+        True
+        >>> folder.cleanup()
+        """
+        if not Path(os.fspath(path)).is_file():
+            raise StoreError(f"{os.fspath(path)}: no such store file")
+        return cls(path, timeout=timeout, readonly=readonly)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -523,10 +558,13 @@ class SQLiteStore:
         if conn is None:
             # check_same_thread=False only so close() can close every thread's connection;
             # each connection is used by the thread that opened it.
+            if self.readonly:
+                return self._readonly_connection()
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             try:
+                self._refuse_foreign(conn)
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             except sqlite3.DatabaseError as exc:
                 conn.close()
@@ -541,6 +579,74 @@ class SQLiteStore:
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _readonly_connection(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=self.timeout, isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "opening read-only") from exc
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _tables(self, conn: sqlite3.Connection) -> set[str]:
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                raise self._failed(exc, "opening") from None
+            raise StoreError(f"{self.path} is not a SQLite database: {exc}") from None
+        return {str(name) for (name,) in rows}
+
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Before the first write: a database of another application is not touched."""
+        try:
+            tables = self._tables(conn)
+        except StoreError:
+            conn.close()
+            raise
+        if tables and "schema_version" not in tables:
+            conn.close()
+            raise StoreError(
+                f"{self.path} is not a custsuccess store (its tables: "
+                f"{', '.join(sorted(tables)[:8])}); nothing was changed"
+            )
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """A read-only store must already be a custsuccess store of a schema we read."""
+        tables = self._tables(conn)
+        if not tables:
+            raise StoreError(
+                f"{self.path} is empty: not a custsuccess store (create one with "
+                "`custsuccess demo --db PATH` or SQLiteStore(path).save(dataset)); "
+                "nothing was changed"
+            )
+        if "schema_version" not in tables:
+            raise StoreError(
+                f"{self.path} is not a custsuccess store (its tables: "
+                f"{', '.join(sorted(tables)[:8])}); nothing was changed"
+            )
+        latest = MIGRATIONS[-1].version if MIGRATIONS else 0
+        try:
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "reading the schema version") from exc
+        current = int(row[0] or 0)
+        if current > latest:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this custsuccess "
+                f"understands ({latest}): upgrade custsuccess"
+            )
+        if current < latest:
+            raise StoreError(
+                f"{self.path} has schema version {current}, older than this custsuccess's "
+                f"({latest}): open it once for writing (SQLiteStore(path)) to upgrade it"
+            )
 
     def _failed(self, exc: sqlite3.Error, what: str) -> StoreError:
         """The StoreError for a sqlite3 error while doing ``what``."""
@@ -558,6 +664,8 @@ class SQLiteStore:
         A sqlite3 error (a lock held past ``timeout``, a damaged file) becomes a
         :class:`StoreError`.
         """
+        if write and self.readonly:
+            raise StoreError(f"{self.path} was opened read-only: it cannot be written")
         conn = self._connection()
         what = "writing" if write else "reading"
         try:
@@ -661,7 +769,8 @@ class SQLiteStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<SQLiteStore {str(self.path)!r}>"
+        mode = " read-only" if self.readonly else ""
+        return f"<SQLiteStore {str(self.path)!r}{mode}>"
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only SQL statement with ``?`` parameters and return its rows.
