@@ -448,7 +448,9 @@ def test_errors_say_what_went_wrong(tmp_path: Path) -> None:
         store.load()
     with pytest.raises(StoreError, match=r"holds no churn records"):
         store.load_churn_records()
-    with pytest.raises(ValidationError, match=r"save\(\) needs a Dataset, got dict"):
+    with pytest.raises(
+        ValidationError, match=r"save\(\): dataset must be a custsuccess Dataset, got a dict"
+    ):
         store.save({})  # type: ignore[arg-type]
     with pytest.raises(
         ValidationError, match=r"save_churn_records\(\) needs ChurnRecords, got list"

@@ -61,6 +61,7 @@ from custsuccess.dataset import (
     Dataset,
     EventTable,
     SubscriptionTable,
+    require_dataset,
     to_datetime64,
 )
 from custsuccess.errors import CustSuccessError, ValidationError
@@ -827,8 +828,7 @@ class SQLiteStore:
         its window's events and subscriptions, and the window itself, so that
         :meth:`load` gives back an equal view. On any failure nothing changes.
         """
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(f"save() needs a Dataset, got {type(dataset).__name__}")
+        require_dataset(dataset, "dataset", "save()")
         customers = dataset.customers
         subs = dataset.subscriptions
         events = dataset.events

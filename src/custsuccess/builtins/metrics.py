@@ -63,13 +63,10 @@ class DatasetMetric:
 
     def compute(self, dataset: Dataset, **options: Any) -> object:
         """Compute the metric on ``dataset``."""
-        from custsuccess.dataset import Dataset
+        from custsuccess.dataset import require_dataset
         from custsuccess.errors import ValidationError
 
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(
-                f"metric {self.name!r} needs a Dataset, got {type(dataset).__name__}"
-            )
+        require_dataset(dataset, "dataset", f"metric {self.name!r}")
         function = _target(self.function)
         signature = inspect.signature(function)
         accepts_any = any(

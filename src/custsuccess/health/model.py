@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from custsuccess._readonly import readonly
-from custsuccess.dataset import Dataset, to_datetime64
+from custsuccess.dataset import Dataset, require_dataset, to_datetime64
 from custsuccess.errors import PluginError, ValidationError
 from custsuccess.health._kernels import shared_cache, subscriptions
 from custsuccess.health.report import HealthReport, tier_codes
@@ -529,10 +529,7 @@ class HealthModel:
             return score_partitioned(
                 self, dataset, as_of, include_churned=include_churned  # type: ignore[arg-type]
             )
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(
-                f"score(dataset, ...) needs a custsuccess Dataset, got {type(dataset).__name__}"
-            )
+        dataset = require_dataset(dataset, "dataset", "score()")
         t = to_datetime64(as_of, "as_of")
         return self._score_view(dataset.until(t), t, include_churned)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from custsuccess.dataset import require_dataset
 from custsuccess.metrics.cohorts import CohortRetention, cohort_retention
 from custsuccess.metrics.engagement import (
     ACTIVITY_KINDS,
@@ -154,6 +155,7 @@ def compute(
     >>> compute("nps", ds).score.tolist()
     [100.0]
     """
+    require_dataset(dataset, "dataset", "compute()")
     from custsuccess.errors import ValidationError
     from custsuccess.plugins import Registry, check_metric_result, guarded
 
