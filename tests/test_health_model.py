@@ -311,7 +311,7 @@ def test_constructor_errors() -> None:
         HealthModel([object()])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="poor \\(50\\) must not be above good \\(45\\)"):
         HealthModel([RecencyRule()], good=45, poor=50)
-    with pytest.raises(ValidationError, match="needs a custsuccess Dataset"):
+    with pytest.raises(ValidationError, match="must be a custsuccess Dataset"):
         HealthModel([RecencyRule()]).score("not a dataset", AS_OF)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="as_of must be timezone-aware"):
         HealthModel([RecencyRule()]).score(small_dataset(), datetime(2024, 1, 1))

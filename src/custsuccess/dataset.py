@@ -61,6 +61,7 @@ __all__ = [
     "Dataset",
     "EventTable",
     "SubscriptionTable",
+    "require_dataset",
     "to_datetime64",
 ]
 
@@ -139,6 +140,54 @@ def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -
         naive = value.astimezone(timezone.utc).replace(tzinfo=None)
         return np.datetime64(naive, "us")
     raise ValidationError(f"{field} must be a timezone-aware datetime, got {value!r}")
+
+
+def require_dataset(value: object, param: str = "dataset", where: str | None = None) -> Dataset:
+    """``value`` when it is a :class:`Dataset`; else a ValidationError that says what to
+    pass instead. The one boundary check of every function that reads a dataset.
+
+    >>> require_dataset({"id": ["a"]}, where="records()")
+    Traceback (most recent call last):
+    custsuccess.errors.ValidationError: records(): dataset must be a custsuccess Dataset, got a
+    dict; build one with Dataset.from_columns(customers=..., subscriptions=..., events=...)
+    """
+    if isinstance(value, Dataset):
+        return value
+    kind = type(value)
+    module = kind.__module__.split(".")[0]
+    if value is None:
+        got = "None"
+    elif module == "pandas" and kind.__name__ == "DataFrame":
+        got = "a pandas DataFrame"
+    else:
+        article = "an" if kind.__name__[:1].lower() in "aeiou" else "a"
+        got = f"{article} {kind.__name__}"
+    if module == "pandas" or isinstance(value, Mapping):
+        hint = (
+            "build one with Dataset.from_columns(customers=..., subscriptions=..., "
+            "events=...)"
+        )
+        if module == "pandas":
+            hint += " (each a DataFrame or a dict of columns)"
+    elif isinstance(value, (list, tuple)):
+        hint = "build one with Dataset.from_records(customers, subscriptions, events)"
+    else:
+        hint = (
+            "build one with Dataset.from_columns(...) or Dataset.from_records(...)"
+        )
+    if _has_io():
+        hint += ", or read files with custsuccess.io.read_dataset(...)"
+    label = f"{where}: " if where else ""
+    raise ValidationError(f"{label}{param} must be a custsuccess Dataset, got {got}; {hint}")
+
+
+def _has_io() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("custsuccess.io") is not None
+    except (ImportError, ValueError):  # pragma: no cover
+        return False
 
 
 def _parse_iso(text: str, field: str) -> datetime:

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from custsuccess.churn._windows import US_PER_DAY, churn_state, us
-from custsuccess.dataset import Categorical, Dataset, to_datetime64
+from custsuccess.dataset import Categorical, Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -431,6 +431,7 @@ def lifetimes_from(dataset: Dataset, as_of: datetime | np.datetime64 | str) -> L
     (['acme', 'bolt', 'cove', 'dune', 'echo'], [182.0, 60.0, 351.0, 304.0, 365.0],
      [True, True, False, True, False])
     """
+    require_dataset(dataset, "dataset", "lifetimes_from()")
     at = to_datetime64(as_of)
     view = dataset.until(at)
     state = churn_state(view, at)

@@ -122,15 +122,15 @@ def load(args: argparse.Namespace) -> tuple[Dataset, np.datetime64]:
             f"give either --db or CSV files, not both (got --db and --{csv_given[0]})"
         )
     if args.db:
-        from custsuccess.store import SQLiteStore
+        from custsuccess.store import SQLiteStore, StoreError
 
         path = Path(args.db)
         if not path.is_file():
             raise InputError(f"{args.db}: no such database file")
         try:
-            with SQLiteStore(path) as store:
+            with SQLiteStore.open(path) as store:  # read-only: the file is never changed
                 dataset = store.load()
-        except sqlite3.DatabaseError as exc:
+        except (StoreError, sqlite3.DatabaseError) as exc:
             raise InputError(f"{args.db}: not a readable custsuccess database ({exc})") from None
     elif args.customers:
         dataset = read_csv_dataset(args.customers, args.subscriptions, args.events)
