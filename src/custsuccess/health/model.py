@@ -394,13 +394,22 @@ class HealthModel:
         running at ``as_of``, or with no subscription at all (non-subscription
         businesses, trials). ``include_churned`` also scores accounts whose
         subscriptions had all ended.
+
+        Warns :class:`~custsuccess.io.quality.BlindModelWarning` when the model cannot
+        see the accounts' activity: no events, none of a kind any rule reads, or more than
+        half of the scored accounts without such an event.
         """
         if not isinstance(dataset, Dataset):
             raise ValidationError(
                 f"score(dataset, ...) needs a custsuccess Dataset, got {type(dataset).__name__}"
             )
         t = to_datetime64(as_of, "as_of")
-        return self._score_view(dataset.until(t), t, include_churned)
+        view = dataset.until(t)
+        report = self._score_view(view, t, include_churned)
+        from custsuccess.io.quality import warn_if_blind
+
+        warn_if_blind(view, self.rules, report.index)
+        return report
 
     def _score_view(self, view: Dataset, t: np.datetime64, include_churned: bool) -> HealthReport:
         """Score ``view``, a dataset that already ends at ``t``."""

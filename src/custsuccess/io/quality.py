@@ -266,9 +266,9 @@ def blind_reasons(
             "map the product's events (logins, feature use, support, NPS)"
         ]
     read = sorted({k for kinds in kinds_per_rule for k in (kinds or ())})
-    codes = [events.kind_code(k) for k in read]
-    codes = [c for c in codes if c >= 0]
-    if not codes:
+    codes = [c for c in (events.kind_code(k) for k in read) if c >= 0]
+    readable = np.isin(events.kind, codes)
+    if not readable.any():
         seen = sorted({events.kinds[c] for c in np.unique(events.kind).tolist()})
         return [
             f"none of the {len(events)} events is of a kind a rule reads (rules read "
@@ -276,7 +276,7 @@ def blind_reasons(
             "types to these kinds"
         ]
     active = np.zeros(dataset.n_customers, dtype=bool)
-    active[events.customer[np.isin(events.kind, codes)]] = True
+    active[events.customer[readable]] = True
     chosen = active if accounts is None else active[accounts]
     silent = int((~chosen).sum())
     if silent > BLIND_SHARE * total:
