@@ -94,6 +94,8 @@ FIELDS: Final[dict[str, dict[str, str]]] = {
         "name": "text",
         "segment": "text",
         "plan": "text",
+        "owner": "text",
+        "parent_id": "text",
     },
     "subscriptions": {
         "id": "text",
@@ -104,6 +106,8 @@ FIELDS: Final[dict[str, dict[str, str]]] = {
         "started_at": "time",
         "ended_at": "time",
         "cancel_reason": "text",
+        "billing_interval": "text",
+        "renews_at": "time",
     },
     "events": {
         "customer_id": "text",
