@@ -171,7 +171,7 @@ def test_quality_report(dataset: object) -> None:
     assert "survey.nps" in readers["nps_response"]
     assert str(report.first) == "2023-01-15T09:30:00.000000"
     text = str(report)
-    assert "amplitude_events.csv: 11 rows read -> 10 events rows" in text
+    assert "amplitude_events.csv: 11 rows read -> 10 events, 0 rejected" in text
     assert "skipped 1: no First reply at" in text
 
 

@@ -17,8 +17,8 @@ This is the one way data comes into custsuccess from outside Python objects::
 
 pyarrow (the ``io`` extra) reads files and encodes columns; SQLAlchemy (the ``sql`` extra)
 reaches databases. Neither is imported by ``import custsuccess``, nor by ``import
-custsuccess.io``: only when a source is read. :mod:`custsuccess.io.quality` works without
-either.
+custsuccess.io``: only when a source is read. :mod:`custsuccess.io.quality` and
+:mod:`custsuccess.io.csvfiles` (CSV files already in our columns) work without either.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ _EXPORTS: dict[str, str] = {
     "shipped_mappings": "custsuccess.io.mapping",
     "read_dataset": "custsuccess.io.read",
     "read_table": "custsuccess.io.read",
+    "read_sources": "custsuccess.io.config",
+    "sources_from_toml": "custsuccess.io.config",
+    "read_csv_dataset": "custsuccess.io.csvfiles",
+    "write_csv_dataset": "custsuccess.io.csvfiles",
     "DataQuality": "custsuccess.io.quality",
     "SourceReport": "custsuccess.io.quality",
     "Rejection": "custsuccess.io.quality",
@@ -45,6 +49,10 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from custsuccess.io.config import read_sources as read_sources
+    from custsuccess.io.config import sources_from_toml as sources_from_toml
+    from custsuccess.io.csvfiles import read_csv_dataset as read_csv_dataset
+    from custsuccess.io.csvfiles import write_csv_dataset as write_csv_dataset
     from custsuccess.io.mapping import Mapping as Mapping
     from custsuccess.io.mapping import load_mapping as load_mapping
     from custsuccess.io.mapping import shipped_mappings as shipped_mappings

@@ -117,7 +117,7 @@ class DataQuality:
             lines.append("Sources")
             for s in self.sources:
                 lines.append(
-                    f"  {s.name}: {s.rows_read} rows read -> {s.rows_out} {s.table} rows, "
+                    f"  {s.name}: {s.rows_read} rows read -> {s.rows_out} {s.table}, "
                     f"{s.rows_rejected} rejected"
                 )
                 for r in s.rejected:
