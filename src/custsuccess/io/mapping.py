@@ -567,7 +567,10 @@ def _apply_entry(
                 skipped[f"no {label}"] = int(dropped.sum())
             keep &= ~missing
         elif spec.name in REQUIRED[target] and spec.column is not None:
-            check.fail(missing & keep, f"{spec.name} is required but missing", spec.column, raw)
+            check.fail(
+                missing & keep & ~check.bad, f"{spec.name} is required but missing",
+                spec.column, raw,
+            )
         columns[spec.name] = value
     for name, prop in kind_props.items():
         if name not in columns:
@@ -774,7 +777,19 @@ def _iso_times(
         ),
         dtype=bool,
     )
-    naive = present & ~zoned_np & ~dates_only
+    looks_naive = np.asarray(
+        pc.fill_null(
+            pc.match_substring_regex(text, r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d"), False
+        ).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    naive = present & ~zoned_np & ~dates_only & looks_naive
+    check.fail(
+        present & ~zoned_np & ~dates_only & ~looks_naive,
+        "not an ISO 8601 time (or give the mapping a format)",
+        spec.column,
+        raw,
+    )
     if spec.timezone is None:
         check.fail(
             naive,
