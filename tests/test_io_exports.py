@@ -94,6 +94,8 @@ def test_subscriptions_and_mrr(dataset: object) -> None:
     assert s.cancel_reason.decode().tolist() == [
         None, None, "price", None, "switched_competitor", None,
     ]
+    # Interval month / year: renewals follow it
+    assert s.interval_months.tolist() == [12, 1, 1, 1, 12, 1]
     ended = dict(zip(s.ids.tolist(), s.ended_at.tolist(), strict=True))
     assert str(np.datetime64(ended["sub_1ObL2nC3"], "us")) == "2023-12-20T08:01:00.000000"
     # MRR running on 2023-12-31: 1000 + 60 (USD) and 30 (EUR); 99 and 36 ended, trial is 0
