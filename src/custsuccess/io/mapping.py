@@ -639,8 +639,16 @@ def _to_text(raw: Any, spec: FieldSpec, n: int) -> Any:
 
 
 def _text_missing(value: Any) -> npt.NDArray[np.bool_]:
-    decoded = _decode(value)
-    empty = pc.or_kleene(pc.is_null(decoded), pc.equal(decoded, ""))
+    """Rows that are null or empty; a dictionary column is tested once per distinct value."""
+    if pa.types.is_dictionary(value.type):
+        chunks = value.chunks if isinstance(value, pa.ChunkedArray) else [value]
+        parts = []
+        for chunk in chunks:
+            per_value = _text_missing(chunk.dictionary)
+            index = np.asarray(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+            parts.append(np.append(per_value, True)[index])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+    empty = pc.or_kleene(pc.is_null(value), pc.equal(value, ""))
     return np.asarray(pc.fill_null(empty, True).to_numpy(zero_copy_only=False), dtype=bool)
 
 

@@ -202,14 +202,12 @@ def _check_customers(reads: dict[str, _Read], errors: Errors) -> None:
             column = part.columns.get("customer_id")
             if column is None:
                 continue
-            text = _text(column)
-            found = pc.is_in(text, value_set=known)
-            missing = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
-            unknown = ~np.asarray(pc.fill_null(found, True).to_numpy(False), bool) & ~missing
+            unknown = _unknown(column, known)
             rows = np.flatnonzero(unknown & ~part.bad)
             if not rows.size:
                 continue
             column_name = _source_column(src, "customer_id")
+            text = _text(column)
             value = text[int(rows[0])].as_py()
             if errors == "raise":
                 more = f" ({rows.size} rows in all)" if rows.size > 1 else ""
@@ -229,6 +227,26 @@ def _check_customers(reads: dict[str, _Read], errors: Errors) -> None:
                     tuple(text[int(r)].as_py() for r in rows[:_EXAMPLES]),
                 )
             )
+
+
+def _unknown(column: Any, known: Any) -> npt.NDArray[np.bool_]:
+    """Rows whose (present) id is not in ``known``; a dictionary column is checked once
+    per distinct id."""
+    if isinstance(column, np.ndarray) or not pa.types.is_dictionary(column.type):
+        text = _text(column)
+        found = pc.is_in(text, value_set=known)
+        missing = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
+        unknown: npt.NDArray[np.bool_] = (
+            ~np.asarray(pc.fill_null(found, True).to_numpy(False), bool) & ~missing
+        )
+        return unknown
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = []
+    for chunk in chunks:
+        per_value = _unknown(chunk.dictionary, known)
+        index = np.asarray(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+        parts.append(np.append(per_value, False)[index])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 def _source_column(src: Source, field: str) -> str | None:

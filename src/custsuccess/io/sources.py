@@ -197,10 +197,15 @@ def _read_parquet(src: Source, wanted: list[str] | None, text: list[str]) -> pa.
         dataset = pds.dataset(src.data, format="parquet")
         columns = _resolve(dataset.schema.names, wanted, src)
         return dataset.to_table(columns=columns)
-    names = pq.read_schema(src.data).names
+    schema = pq.read_schema(src.data)
+    names = schema.names
     columns = _resolve(names, wanted, src)
     # text read as dictionaries: ids and kinds repeat, and the Dataset wants codes anyway
-    dictionary = _resolve(names, text, src) or []
+    if src.mapping is None:
+        dictionary = [f.name for f in schema if pa.types.is_string(f.type)
+                      or pa.types.is_large_string(f.type)]
+    else:
+        dictionary = _resolve(names, text, src) or []
     return pq.read_table(src.data, columns=columns, read_dictionary=dictionary)
 
 
