@@ -1623,7 +1623,7 @@ def _encode_events(cols: dict[str, Any], customers: CustomerTable) -> EventTable
 
 
 def _customer_time_order(code: I32Array, time: TimeArray) -> npt.NDArray[np.intp]:
-    """The stable order by (customer, time).
+    """An order by (customer, time).
 
     One argsort of a combined int64 key when customer codes and the time span fit in
     63 bits together (usual), else a two-key lexsort.
@@ -1638,7 +1638,8 @@ def _customer_time_order(code: I32Array, time: TimeArray) -> npt.NDArray[np.intp
     if span.bit_length() + customers.bit_length() <= 62:
         key = code.astype(np.int64) << np.int64(span.bit_length())
         key |= ticks - np.int64(lo)
-        return np.argsort(key, kind="stable")
+        # equal keys (same customer and moment) are ordered by every column afterwards
+        return np.argsort(key)
     return np.lexsort((time, code))
 
 

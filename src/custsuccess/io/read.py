@@ -142,7 +142,8 @@ def read_dataset(
             except ValidationError as exc:
                 raise ValidationError(_with_line(str(exc), src)) from None
         reads[table] = _Read(table, srcs, parts)
-    _check_customers(reads, errors)
+    if errors == "skip":  # in "raise" mode the builder finds unknown ids (see below)
+        _check_customers(reads, errors)
     for read in reads.values():
         keep = [~p.bad for p in read.parts]
         if any(not k.all() for k in keep):
@@ -155,6 +156,8 @@ def read_dataset(
             events=reads["events"].columns() if reads["events"].parts else None,
         )
     except ValidationError as exc:
+        if "unknown customer ids" in str(exc) or "customers.id has duplicates" in str(exc):
+            _check_customers(reads, errors)  # names the source, row, column and value
         raise ValidationError(_locate(str(exc), reads)) from None
     reports = []
     for table, read in reads.items():
