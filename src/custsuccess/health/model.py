@@ -522,6 +522,10 @@ class HealthModel:
         A :class:`~custsuccess.distributed.PartitionedDataset` is scored partition by
         partition on its Dask workers: the result is a
         :class:`~custsuccess.distributed.DistributedHealthReport` with the same numbers.
+
+        Warns :class:`~custsuccess.io.quality.BlindModelWarning` when the model cannot
+        see the accounts' activity: no events, none of a kind any rule reads, or more than
+        half of the scored accounts without such an event.
         """
         if getattr(dataset, "_custsuccess_partitioned", False):
             from custsuccess.distributed.health import score as score_partitioned
@@ -531,7 +535,12 @@ class HealthModel:
             )
         dataset = require_dataset(dataset, "dataset", "score()")
         t = to_datetime64(as_of, "as_of")
-        return self._score_view(dataset.until(t), t, include_churned)
+        view = dataset.until(t)
+        report = self._score_view(view, t, include_churned)
+        from custsuccess.io.quality import warn_if_blind
+
+        warn_if_blind(view, self.rules, report.index)
+        return report
 
     def _score_view(self, view: Dataset, t: np.datetime64, include_churned: bool) -> HealthReport:
         """Score ``view``, a dataset that already ends at ``t``."""
