@@ -373,8 +373,8 @@ def _intervals(pop: _Population, rng: np.random.Generator) -> _Intervals:
         * np.where(pop.pay_prone, 1.5, 1.0)  # money trouble
     )
     t_vol = pop.signup + 14.0 + rng.exponential(1.0, n) / voluntary
-    # young accounts churn more: an extra hazard (twice the usual) over the first 120 days
-    t_young = pop.signup + 14.0 + rng.exponential(1.0, n) / (2.0 * voluntary)
+    # young accounts churn more: an extra hazard (as big again) over the first 120 days
+    t_young = pop.signup + 14.0 + rng.exponential(1.0, n) / voluntary
     t_vol = np.where(t_young < pop.signup + 120.0, np.minimum(t_vol, t_young), t_vol)
     early = pop.never_onboarded & (rng.random(n) < 0.5)
     t_vol = np.where(early, np.minimum(t_vol, pop.signup + rng.uniform(60, 200, n)), t_vol)

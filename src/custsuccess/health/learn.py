@@ -322,6 +322,8 @@ class LearnedScorer:
     def describe(self, name: str, value: float) -> str:
         """``"messages: 9.6 a month, fewer than 80% of accounts"``."""
         spec = next(s for s in self.specs if s.name == name)
+        if not math.isnan(value):
+            value = round(value, 6) + 0.0  # no "-0" from float rounding
         text = spec.describe(value)
         if math.isnan(value):
             return text
@@ -465,7 +467,9 @@ def fit(
     ``penalty="auto"`` chooses the ridge penalty out of time: the latest quarter of the
     observation dates (at least one) is held out, the model is fitted on the dates whose
     labels end before the first held-out date for each of :data:`PENALTIES`, the penalty
-    with the smallest held-out log-loss wins, and the model is refitted on every row.
+    with the smallest held-out log-loss wins, and the model is refitted on every row. The
+    same choice is made between every feature and the literature's compact set (events
+    per month of each kind, and tenure), which can predict better when data is scarce.
     """
     penalty_auto = isinstance(penalty, str)
     if penalty_auto and penalty != "auto":
@@ -522,6 +526,30 @@ def fit(
     validation: dict[float, float] = {}
     if penalty_auto:
         chosen, validation, x0 = _choose_penalty(frame, design, n_seg, segment_penalty, x0)
+        # the literature's compact model (counts per kind and tenure) as a candidate too:
+        # with little data, fewer features can predict better out of time
+        core = np.array([nm.endswith(".per_month") or nm == "tenure_days" for nm in names])
+        if 0 < core.sum() < len(names):
+            core_names = tuple(nm for nm, c in zip(names, core.tolist(), strict=True) if c)
+            core_missing = tuple(m for m in missing if m in core_names)
+            core_design = _design(
+                values[:, core], center[core], scale[core],
+                np.array([core_names.index(m) for m in core_missing], dtype=np.intp),
+                seg_codes, y,
+            )  # fmt: skip
+            k_core = core_design.x.shape[1]
+            start = np.zeros(k_core * (1 + n_seg))
+            start[0] = x0[0]
+            c_pen, c_val, c_x0 = _choose_penalty(
+                frame, core_design, n_seg, segment_penalty, start
+            )
+            if c_val and validation and min(c_val.values()) < min(validation.values()):
+                names, values, center, scale = core_names, values[:, core], center[core], \
+                    scale[core]
+                miss_share = miss_share[core]
+                missing = core_missing
+                design, k = core_design, k_core
+                chosen, validation, x0 = c_pen, c_val, c_x0
     params = _minimise(design, n_seg, chosen, segment_penalty, x0)
     coef = params[:k].copy()
     segments = {
