@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -22,6 +22,9 @@ from custsuccess.dataset import Dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.health.model import HealthModel
 from custsuccess.health.report import TIERS, HealthReport
+
+if TYPE_CHECKING:
+    from custsuccess.distributed.dataset import PartitionedDataset
 
 __all__ = ["BacktestResult", "backtest", "calibration_table", "roc_auc", "top_decile_lift"]
 
@@ -195,7 +198,7 @@ class BacktestResult:
 
 def backtest(
     model: HealthModel,
-    dataset: Dataset,
+    dataset: Dataset | PartitionedDataset,
     as_of: Moment | Iterable[Moment],
     horizon_days: float = 90.0,
 ) -> BacktestResult:
@@ -209,7 +212,14 @@ def backtest(
 
     With several dates (rolling origin), each is scored and labelled on its own
     (``per_date``) and the figures are also pooled over all rows.
+
+    A :class:`~custsuccess.distributed.PartitionedDataset` is scored and labelled
+    partition by partition on its Dask workers, with the same result.
     """
+    if getattr(dataset, "_custsuccess_partitioned", False):
+        from custsuccess.distributed.health import backtest as backtest_partitioned
+
+        return backtest_partitioned(model, dataset, as_of, horizon_days)  # type: ignore[arg-type]
     if not isinstance(model, HealthModel):
         raise ValidationError(f"backtest: model must be a HealthModel, got {type(model).__name__}")
     if not isinstance(dataset, Dataset):

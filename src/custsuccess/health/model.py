@@ -13,12 +13,13 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, overload
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly
 from custsuccess.dataset import Dataset, to_datetime64
 from custsuccess.errors import PluginError, ValidationError
 from custsuccess.health._kernels import shared_cache, subscriptions
@@ -26,8 +27,10 @@ from custsuccess.health.report import HealthReport, tier_codes
 from custsuccess.typing import Reasons, RuleResult
 
 if TYPE_CHECKING:
-    from custsuccess.models import Customer, Event, Subscription
+    from custsuccess.distributed.dataset import PartitionedDataset
+    from custsuccess.distributed.health import DistributedHealthReport
     from custsuccess.health.learn import LearnedScorer
+    from custsuccess.models import Customer, Event, Subscription
     from custsuccess.plugins import Contribution, Registry
     from custsuccess.typing import HealthRule, Playbook
 
@@ -454,13 +457,29 @@ class HealthModel:
 
     # ----------------------------------------------------------------- scoring
 
+    @overload
     def score(
         self,
         dataset: Dataset,
         as_of: datetime | np.datetime64 | str,
         *,
         include_churned: bool = False,
-    ) -> HealthReport:
+    ) -> HealthReport: ...
+    @overload
+    def score(
+        self,
+        dataset: PartitionedDataset,
+        as_of: datetime | np.datetime64 | str,
+        *,
+        include_churned: bool = False,
+    ) -> DistributedHealthReport: ...
+    def score(
+        self,
+        dataset: Dataset | PartitionedDataset,
+        as_of: datetime | np.datetime64 | str,
+        *,
+        include_churned: bool = False,
+    ) -> HealthReport | DistributedHealthReport:
         """Score the accounts of ``dataset`` as they stood at ``as_of``.
 
         Only data at or before ``as_of`` is seen (``dataset.until(as_of)``): later
@@ -469,7 +488,17 @@ class HealthModel:
         running at ``as_of``, or with no subscription at all (non-subscription
         businesses, trials). ``include_churned`` also scores accounts whose
         subscriptions had all ended.
+
+        A :class:`~custsuccess.distributed.PartitionedDataset` is scored partition by
+        partition on its Dask workers: the result is a
+        :class:`~custsuccess.distributed.DistributedHealthReport` with the same numbers.
         """
+        if getattr(dataset, "_custsuccess_partitioned", False):
+            from custsuccess.distributed.health import score as score_partitioned
+
+            return score_partitioned(
+                self, dataset, as_of, include_churned=include_churned  # type: ignore[arg-type]
+            )
         if not isinstance(dataset, Dataset):
             raise ValidationError(
                 f"score(dataset, ...) needs a custsuccess Dataset, got {type(dataset).__name__}"
@@ -551,10 +580,13 @@ class HealthModel:
             check_array(
                 score, contribution, (n,), 0, 100, allow_nan=True, what="score", kinds="f"
             )
-        reasons = result.reasons
-        if not isinstance(reasons, Reasons) or len(reasons) != n:
-            what = len(reasons) if isinstance(reasons, Reasons) else type(reasons).__name__
-            raise _garbage(contribution, f"reasons are {what!r}, expected Reasons of length {n}")
+        reasons: object = result.reasons
+        if not isinstance(reasons, Reasons):
+            got = type(reasons).__name__
+            raise _garbage(contribution, f"reasons are a {got}, expected Reasons of length {n}")
+        problem = reasons.problem(n)  # here, not as a KeyError in explain() later
+        if problem is not None:
+            raise _garbage(contribution, f"reasons: {problem}")
         if score.dtype != np.float64:  # e.g. float32 from a plugin: one dtype for the report
             return RuleResult(score.astype(np.float64), reasons)
         return result
@@ -611,6 +643,9 @@ class HealthModel:
         # rounding can push a mean of 100s past 100
         np.minimum(np.maximum(total, 0.0, out=total), 100.0, out=total)
         contributions = stacked * (w[:, None] * inverse)
+        # the report hands out transposed views: freeze the memory they share
+        readonly(stacked)
+        readonly(contributions)
         return HealthReport(
             as_of=t,
             customer_ids=view.customer_ids[index],
@@ -628,6 +663,7 @@ class HealthModel:
             playbooks=(),
             recommended=np.zeros((m, 0), dtype=bool),
             registry=self._registry,
+            dataset=view,
         )
 
     def _learned_report(

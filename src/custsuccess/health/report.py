@@ -15,14 +15,16 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly, readonly_field
 from custsuccess.errors import ValidationError
 from custsuccess.typing import Reasons, TierChange
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from custsuccess.dataset import Dataset
     from custsuccess.health.learn import LearnedScorer
-
+    from custsuccess.metrics.accounts import Rollup
     from custsuccess.plugins import Registry
 
 __all__ = ["TIERS", "Explanation", "HealthReport", "RuleContribution"]
@@ -132,28 +134,35 @@ class HealthReport:
       formatted only for the rows asked about);
     * ``recommended``: bool (accounts x playbooks), the playbooks of ``playbooks``
       recommended for each account.
+
+    Every array is read-only (playbooks and other readers share them): copy one to
+    change it.
     """
 
     as_of: np.datetime64
-    customer_ids: npt.NDArray[np.str_]
-    index: npt.NDArray[np.intp]
-    score: F64
-    tier_code: npt.NDArray[np.int8]
+    customer_ids: npt.NDArray[np.str_] = attrs.field(converter=readonly_field)
+    index: npt.NDArray[np.intp] = attrs.field(converter=readonly_field)
+    score: F64 = attrs.field(converter=readonly_field)
+    tier_code: npt.NDArray[np.int8] = attrs.field(converter=readonly_field)
     rule_names: tuple[str, ...]
-    weights: F64
-    rule_scores: F64
-    contributions: F64
+    weights: F64 = attrs.field(converter=readonly_field)
+    rule_scores: F64 = attrs.field(converter=readonly_field)
+    contributions: F64 = attrs.field(converter=readonly_field)
     rule_reasons: tuple[Reasons, ...] = attrs.field(repr=False)
-    reason_rows: npt.NDArray[np.intp] = attrs.field(repr=False)
+    reason_rows: npt.NDArray[np.intp] = attrs.field(repr=False, converter=readonly_field)
     good: float
     poor: float
     playbooks: tuple[str, ...] = ()
-    recommended: npt.NDArray[np.bool_] = attrs.field(factory=lambda: np.zeros((0, 0), bool))
+    recommended: npt.NDArray[np.bool_] = attrs.field(
+        factory=lambda: np.zeros((0, 0), bool), converter=readonly_field
+    )
     registry: Registry | None = attrs.field(default=None, repr=False)
     churn_probability: F64 | None = attrs.field(default=None, repr=False)
     learned_x: npt.NDArray[np.float32] | None = attrs.field(default=None, repr=False)
     learned_segment: npt.NDArray[np.intp] | None = attrs.field(default=None, repr=False)
     scorer: LearnedScorer | None = attrs.field(default=None, repr=False)
+    #: The dataset view the report was scored from (for roll-ups), when known.
+    dataset: Dataset | None = attrs.field(default=None, repr=False, kw_only=True)
     _lazy: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
@@ -162,7 +171,7 @@ class HealthReport:
         score is NaN), made from ``tier_code`` on first use."""
         tier = self._lazy.get("tier")
         if tier is None:
-            tier = self._lazy["tier"] = tier_names(self.tier_code)
+            tier = self._lazy["tier"] = readonly(tier_names(self.tier_code))
         out: npt.NDArray[np.str_] = tier
         return out
 
@@ -425,6 +434,24 @@ class HealthReport:
         )
         out: npt.NDArray[np.object_] = text[inverse.reshape(-1)]
         return out
+
+    # ----------------------------------------------------------------- roll-ups
+
+    def by_owner(self, dataset: Dataset | None = None) -> Rollup:
+        """Each success manager's book of business: accounts, tier counts, MRR,
+        MRR-weighted health and MRR at risk per ``Customer.owner`` (see
+        :func:`custsuccess.metrics.accounts.rollup_by_owner`). ``dataset`` defaults to the
+        one the report was scored from."""
+        from custsuccess.metrics.accounts import rollup_by_owner
+
+        return rollup_by_owner(self, dataset)
+
+    def by_parent(self, dataset: Dataset | None = None) -> Rollup:
+        """The same figures per parent account, over the parent and every account below
+        it (:func:`custsuccess.metrics.accounts.rollup_by_parent`)."""
+        from custsuccess.metrics.accounts import rollup_by_parent
+
+        return rollup_by_parent(self, dataset)
 
     # ----------------------------------------------------------------- changes
 
