@@ -12,7 +12,6 @@ depends on how much of each behaviour an account does, not only on whether it wa
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from custsuccess import Dataset

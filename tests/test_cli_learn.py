@@ -23,7 +23,8 @@ def test_learn_then_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["learn", *source, "--dates", "2025-06-01,2025-09-01,2025-12-01",
                  "--horizon", "90", "--model-out", str(model_path)]) == 0
     text = capsys.readouterr().out
-    assert "Learned from" in text and "saved to" in text
+    assert "Learned from" in text
+    assert "saved to" in text
     saved = json.loads(model_path.read_text())
     assert saved["learned"]["horizon_days"] == 90.0
     assert main(["backtest", *source, "--dates", "2026-04-01,2026-07-01", "--model",

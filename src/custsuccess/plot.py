@@ -335,7 +335,6 @@ def survival_curves(
         table of Pocock, Clayton & Altman 2002; lifelines' ``add_at_risk_counts``).
     """
     from custsuccess.churn.survival import KaplanMeier
-    from custsuccess.health.drivers import DriverAnalysis
 
     if isinstance(curves, KaplanMeier):
         named: dict[str, KaplanMeier] = {"all": curves}
@@ -733,5 +732,4 @@ def churn_drivers(analysis: DriverAnalysis, *, top: int = 6) -> Figure:
         ax.set_title(f"{d.name} (AUC {d.auc:.2f})", fontsize=9)
         ax.set_xlabel("decile of the value (low to high)", fontsize=8)
         ax.set_ylabel("churn rate", fontsize=8)
-    fig.tight_layout()
     return fig

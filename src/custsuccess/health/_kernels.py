@@ -24,20 +24,20 @@ if TYPE_CHECKING:
     from custsuccess.dataset import Dataset, EventTable
 
 __all__ = [
+    "CUSTOM_KINDS",
     "DAY_US",
     "NONE_US",
-    "CUSTOM_KINDS",
     "Activity",
     "Named",
-    "custom_kinds",
-    "expand_kinds",
     "activity",
     "age_days",
     "as_us",
     "clip",
     "const",
+    "custom_kinds",
     "distinct_per_customer",
     "ends_of",
+    "expand_kinds",
     "in_last_days",
     "kind_events",
     "last_index",

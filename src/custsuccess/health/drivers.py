@@ -69,7 +69,7 @@ class DriverAnalysis:
         highest deciles."""
         import pandas as pd
 
-        return pd.DataFrame(
+        frame: pd.DataFrame = pd.DataFrame(
             {
                 "feature": [d.name for d in self.drivers],
                 "auc": [d.auc for d in self.drivers],
@@ -80,6 +80,7 @@ class DriverAnalysis:
                                          for d in self.drivers],
             }
         ).set_index("feature")
+        return frame
 
     def __str__(self) -> str:
         lines = [f"driver analysis: {self.n_rows} accounts, churn {self.churn_rate:.1%}"]

@@ -17,7 +17,8 @@ and behavioural metrics per event kind, custom kinds included):
 
   minimised by SciPy's L-BFGS-B (``scipy.optimize.minimize``) with the analytic gradient
   ``(1 / n) * X^T (p - y) + penalty * beta``. The penalty is chosen out of time by
-  default: fitted on the earlier observation dates, scored (log-loss) on the latest ones. With ``segment_by``, segment ``s`` has
+  default: fitted on the earlier observation dates, scored (log-loss) on the latest ones.
+  With ``segment_by``, segment ``s`` has
   ``beta + delta_s`` and the penalty gains ``(segment_penalty / 2) * sum_s |delta_s|^2``:
   a hierarchical (shrinkage) fit in which a small segment keeps coefficients near the
   global ones and a big one moves away from them only as far as its data says.
@@ -307,7 +308,8 @@ class LearnedScorer:
             pos = self._missing_positions()
             # the missing column's training mean: its share of missing rows
             out[:, pos] += parts[:, 1 + k :] - coef[:, 1 + k :] * self._missing_rate()
-        return out
+        effects: F64 = out
+        return effects
 
     def _missing_rate(self) -> F64:
         rates: F64 = np.array([self._missing_share.get(n, 0.0) for n in self.missing])
