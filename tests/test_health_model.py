@@ -92,7 +92,7 @@ def test_tier_thresholds_at_the_boundaries() -> None:
 def test_default_model_uses_the_builtin_plugins(builtin_registry: Registry) -> None:
     model = HealthModel.default(builtin_registry)
     assert set(model.rule_names) == {
-        "usage.recency", "usage.frequency", "usage.trend", "onboarding.progress",
+        "usage.recency", "usage.frequency", "usage.trend", "usage.volume", "onboarding.progress",
         "survey.nps", "support.responsiveness", "billing.payment_failures",
         "advocacy.referrals", "adoption.breadth",
     }
@@ -490,6 +490,6 @@ def test_empty_dataset_and_as_of_before_everyone(builtin_registry: Registry) -> 
     assert empty.tier_counts() == {"good": 0, "average": 0, "poor": 0}
     assert empty.to_records() == []
     assert len(empty.at_risk(5)) == 0
-    assert empty.rule_scores.shape == (0, 9)
+    assert empty.rule_scores.shape == (0, 10)
     early = model.score(small_dataset(), OLD - timedelta(days=1))
     assert len(early) == 0

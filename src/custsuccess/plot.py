@@ -13,7 +13,9 @@ Each function takes a result object of the library and returns a
 * :func:`mrr_waterfall`: one period's MRR movements, from
   :func:`~custsuccess.metrics.mrr_movements`;
 * :func:`nps_over_time`: NPS per period with the answers behind it, from
-  :func:`~custsuccess.metrics.nps_by_period`.
+  :func:`~custsuccess.metrics.nps_by_period`;
+* :func:`churn_drivers`: churn rate by decile of the strongest features, from
+  :func:`~custsuccess.health.driver_analysis`.
 
 The figures are built with matplotlib's object-oriented API (``Figure``, never
 ``pyplot``): no global state, no display needed, safe in a web server or a thread. Show
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from custsuccess.churn.cox import CoxModel
     from custsuccess.churn.hazard import NelsonAalen
     from custsuccess.churn.survival import KaplanMeier
+    from custsuccess.health.drivers import DriverAnalysis
     from custsuccess.health.report import HealthReport
     from custsuccess.metrics.cohorts import CohortRetention
     from custsuccess.metrics.nps import NpsByPeriod
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TIER_COLORS",
+    "churn_drivers",
     "cohort_heatmap",
     "cumulative_hazard",
     "cumulative_incidence",
@@ -696,3 +700,36 @@ def nps_over_time(
     ax.set_title(title)
     return fig
 
+
+
+def churn_drivers(analysis: DriverAnalysis, *, top: int = 6) -> Figure:
+    """Churn rate by decile of the ``top`` strongest features of a
+    :class:`~custsuccess.health.DriverAnalysis` (one panel each, low values left, the
+    overall churn rate as a dashed line; the panel title gives the univariate AUC).
+
+    >>> from custsuccess.demo import generate
+    >>> from custsuccess.health import driver_analysis
+    >>> fig = churn_drivers(driver_analysis(generate(400, seed=1), "2026-04-01T00:00:00Z"),
+    ...                     top=4)
+    >>> len(fig.axes)
+    4
+    """
+    from custsuccess.health.drivers import DriverAnalysis
+
+    _check(analysis, DriverAnalysis, "churn_drivers", "custsuccess.health.driver_analysis")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValidationError(f"churn_drivers: top must be an int >= 1, got {top!r}")
+    drivers = [d for d in analysis.drivers if d.bins][:top]
+    cols = min(3, max(1, len(drivers)))
+    rows = -(-len(drivers) // cols) or 1
+    fig, _ = _axes(None, (4.0 * cols, 3.0 * rows))
+    fig.clear()
+    for i, d in enumerate(drivers):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        rates = [b["churn_rate"] for b in d.bins]
+        ax.bar(range(1, len(rates) + 1), rates, color=_LOSS)
+        ax.axhline(analysis.churn_rate, color=_LEVEL, linestyle="--", linewidth=1)
+        ax.set_title(f"{d.name} (AUC {d.auc:.2f})", fontsize=9)
+        ax.set_xlabel("decile of the value (low to high)", fontsize=8)
+        ax.set_ylabel("churn rate", fontsize=8)
+    return fig

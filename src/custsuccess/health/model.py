@@ -734,7 +734,8 @@ class HealthModel:
             feats = [f[index] for f in feats]
         segment = None
         if scorer.segments and scorer.segment_by is not None:
-            segment = scorer.segment_codes(segment_values(view, scorer.segment_by)[index],
+            values = segment_values(view, scorer.segment_by)
+            segment = scorer.segment_codes(None if values is None else values[index],
                                            index.size)
         m = index.size
         probability = np.empty(m)
