@@ -184,7 +184,7 @@ def on_cluster(url: str, workers: int, memory_limit: str, repeats: int) -> dict[
             processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never clash with a running cluster
             memory_limit=memory_limit,
         ) as cluster,
         Client(cluster) as client,  # type: ignore[no-untyped-call]

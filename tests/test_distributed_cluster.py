@@ -60,7 +60,7 @@ def cluster() -> Iterator[LocalCluster]:
         processes=True,
         threads_per_worker=1,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: never clash with a running cluster
         env={AUTOLOAD_ENV_VAR: ""},
     ) as local:
         assert local.scheduler_address.startswith("tcp://127.0.0.1:")

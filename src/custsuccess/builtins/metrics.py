@@ -8,7 +8,7 @@ is computed, so building a registry stays cheap.
 
 >>> from custsuccess.plugins import Registry
 >>> sorted(Registry(entry_points=False).metrics())[:4]
-['arpa', 'average_time_on_site', 'cart_adds_per_customer', 'churn_rate']
+['active_users', 'arpa', 'average_time_on_site', 'cart_adds_per_customer']
 """
 
 from __future__ import annotations
@@ -200,6 +200,42 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Items added to cart per customer.",
         _M + "engagement.engagement_of",
         _field("cart_adds_per_customer"),
+    ),
+    DatasetMetric(
+        "user_activity",
+        "Per account: daily, weekly and monthly active users, DAU/MAU, breadth, seat "
+        "utilisation and the champion.",
+        _M + "users.user_activity",
+    ),
+    DatasetMetric(
+        "active_users",
+        "Monthly active users per account (distinct users active in the last 30 days).",
+        _M + "users.user_activity",
+        _field("monthly_active"),
+    ),
+    DatasetMetric(
+        "dau_mau",
+        "DAU/MAU per account over the last 30 days.",
+        _M + "users.user_activity",
+        _field("dau_mau"),
+    ),
+    DatasetMetric(
+        "seat_utilisation",
+        "Monthly active users / seats per account.",
+        _M + "users.user_activity",
+        _field("seat_utilisation"),
+    ),
+    DatasetMetric(
+        "user_breadth",
+        "Share of each account's known users active in the last 30 days.",
+        _M + "users.user_activity",
+        _field("breadth"),
+    ),
+    DatasetMetric(
+        "champion_gone_quiet",
+        "Per account: the most active user of the 90 days before the last 30 is quiet.",
+        _M + "users.user_activity",
+        _field("champion_quiet"),
     ),
     DatasetMetric(
         "support_response_times",

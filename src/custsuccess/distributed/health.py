@@ -27,7 +27,7 @@ from custsuccess.distributed._hashing import bucket_of
 from custsuccess.distributed._specs import ModelSpec, build_model, model_spec
 from custsuccess.distributed.dataset import PartitionedDataset
 from custsuccess.errors import ValidationError
-from custsuccess.health.backtest import BacktestResult, _latest, roc_auc
+from custsuccess.health.backtest import BacktestResult, _figures
 from custsuccess.health.report import TIERS, UNSCORED, Explanation, HealthReport
 from custsuccess.typing import Reasons
 
@@ -308,7 +308,7 @@ def score(
 
 
 def _partition_latest(ds: Dataset) -> np.datetime64 | None:
-    return _latest(ds)
+    return ds.observation_end
 
 
 def _backtest_partition(
@@ -367,34 +367,7 @@ def backtest(
 def _result(
     t: np.datetime64, horizon_days: float, report: HealthReport, churned: npt.NDArray[np.bool_]
 ) -> BacktestResult:
-    m = len(report)
-    k = int(churned.sum())
-    tiers: dict[str, dict[str, float]] = {}
-    for code, name in enumerate(TIERS):
-        in_tier = report.tier_code == code
-        accounts = int(in_tier.sum())
-        lost = int((churned & in_tier).sum())
-        tiers[name] = {
-            "accounts": accounts,
-            "churned": lost,
-            "churn_rate": lost / accounts if accounts else math.nan,
-        }
-    good, poor = tiers["good"]["churn_rate"], tiers["poor"]["churn_rate"]
-    if math.isnan(good) or math.isnan(poor):
-        lift = math.nan
-    elif good == 0:
-        lift = math.inf if poor > 0 else math.nan
-    else:
-        lift = poor / good
+    figures = _figures(churned, report.score, report.tier_code, report.churn_probability)
     return BacktestResult(
-        as_of=t,
-        horizon_days=horizon_days,
-        n_accounts=m,
-        n_churned=k,
-        churn_rate=k / m if m else math.nan,
-        auc=roc_auc(churned, 100.0 - report.score),
-        tiers=tiers,
-        lift=lift,
-        churned=churned,
-        report=report,
+        as_of=t, horizon_days=horizon_days, churned=churned, report=report, **figures
     )
