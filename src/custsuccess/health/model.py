@@ -26,11 +26,20 @@ from custsuccess.health.report import HealthReport, tier_codes
 from custsuccess.typing import Reasons, RuleResult
 
 if TYPE_CHECKING:
+    from custsuccess.health.contacts import ContactBudget
     from custsuccess.models import Customer, Event, Subscription
     from custsuccess.plugins import Contribution, Registry
     from custsuccess.typing import HealthRule, Playbook
 
 __all__ = ["DEFAULT_GOOD", "DEFAULT_POOR", "HealthModel"]
+
+class _Default:
+    """The type of :data:`_DEFAULT`: "argument not given" (None means something)."""
+
+    __slots__ = ()
+
+
+_DEFAULT: Final = _Default()
 
 #: Default tier thresholds: ``score >= 70`` is good, ``score < 40`` is poor.
 DEFAULT_GOOD: Final = 70.0
@@ -95,6 +104,10 @@ class HealthModel:
         the rest is average.
     playbooks
         Playbooks (:class:`custsuccess.typing.Playbook`) attached to reports.
+    contact_budget
+        At most this many asks (calls, surveys, referrals) per account in one report:
+        a :class:`~custsuccess.health.contacts.ContactBudget` (default: one ask, the
+        highest-priority one), or None for no limit.
     registry
         The registry whose ``health_tier_changed`` hook
         :meth:`HealthReport.changes_since` notifies.
@@ -123,8 +136,8 @@ class HealthModel:
     """
 
     __slots__ = (
-        "_good", "_playbooks", "_poor", "_registry", "_rule_names", "_rules", "_weight_array",
-        "_weights",
+        "_budget", "_good", "_playbooks", "_poor", "_registry", "_rule_names", "_rules",
+        "_weight_array", "_weights",
     )
 
     def __init__(
@@ -136,6 +149,7 @@ class HealthModel:
         poor: float = DEFAULT_POOR,
         playbooks: Iterable[Playbook | Contribution[Playbook]] = (),
         registry: Registry | None = None,
+        contact_budget: ContactBudget | _Default | None = _DEFAULT,
     ) -> None:
         contributions = [
             _contribution(r, _RULE_HOOK, "rules", i) for i, r in enumerate(rules)
@@ -183,6 +197,15 @@ class HealthModel:
             sorted(pbs, key=lambda p: (int(getattr(p.value, "priority", 100)), p.name))
         )
         self._registry = registry
+        from custsuccess.health.contacts import DEFAULT_CONTACT_BUDGET, ContactBudget
+
+        if isinstance(contact_budget, _Default):
+            contact_budget = DEFAULT_CONTACT_BUDGET
+        if contact_budget is not None and not isinstance(contact_budget, ContactBudget):
+            raise ValidationError(
+                f"contact_budget must be a ContactBudget or None, got {contact_budget!r}"
+            )
+        self._budget = contact_budget
 
     # ----------------------------------------------------------------- properties
 
@@ -570,9 +593,10 @@ class HealthModel:
 
                 check_array(mask, contribution, (m,), what="recommendation", kinds="b")
             masks[:, j] = mask
-        return attrs.evolve(
-            report, playbooks=tuple(c.name for c in self._playbooks), recommended=masks
-        )
+        names = tuple(c.name for c in self._playbooks)
+        if self._budget is not None:
+            masks = self._budget.trim(masks, names)
+        return attrs.evolve(report, playbooks=names, recommended=masks)
 
 
 def _garbage(contribution: Contribution[Any], problem: str) -> PluginError:
