@@ -99,7 +99,8 @@ def test_default_model_uses_the_builtin_plugins(builtin_registry: Registry) -> N
     assert model.weights["usage.recency"] == 3.0
     assert model.thresholds == (70.0, 40.0)
     assert [p.name for p in model.playbooks] == [
-        "onboarding.help", "personal.call", "success.stories", "survey.ask", "referral.ask"
+        "onboarding.help", "personal.call", "reactivation.outreach", "success.stories",
+        "survey.ask", "referral.ask",
     ]
     assert custsuccess.HealthModel is HealthModel
     assert custsuccess.HealthReport is HealthReport

@@ -34,7 +34,6 @@ import numpy.typing as npt
 from custsuccess._readonly import readonly, readonly_field, readonly_mapping
 from custsuccess.errors import ValidationError
 from custsuccess.models import (
-    SUPPORT_CHANNELS,
     Customer,
     Event,
     EventKind,
@@ -1750,9 +1749,9 @@ def _event_problem_rows(
     support = is_kind(EventKind.SUPPORT_REQUEST) | is_kind(EventKind.SUPPORT_REPLY)
     if support.any():
         channel = props.get("channel", Categorical.missing(len(kind)))
-        allowed = np.array([c in SUPPORT_CHANNELS for c in channel.categories] + [False])
+        named = np.array([bool(c.strip()) for c in channel.categories] + [False])
         ticket = props.get("ticket", Categorical.missing(len(kind)))
-        bad |= support & (~allowed[channel.codes] | (ticket.codes < 0))
+        bad |= support & (~named[channel.codes] | (ticket.codes < 0))
     feature_used = is_kind(EventKind.FEATURE_USED)
     if feature_used.any():
         feature = props.get("feature", Categorical.missing(len(kind)))

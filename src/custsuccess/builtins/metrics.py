@@ -239,6 +239,32 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         _field("champion_quiet"),
     ),
     DatasetMetric(
+        "resolution_times",
+        "Support tickets per channel: resolution time and reopen rate.",
+        _M + "service.resolution_times",
+    ),
+    DatasetMetric(
+        "reopen_rate",
+        "Reopened tickets / resolved tickets, per channel.",
+        _M + "service.resolution_times",
+        _field("reopen_rate"),
+    ),
+    DatasetMetric(
+        "csat",
+        "Customer satisfaction: share of CSAT answers 4-5 of 5, mean and counts.",
+        _M + "service.csat",
+    ),
+    DatasetMetric(
+        "ces",
+        "Customer effort score: mean CES answer (1-7), share of easy answers, counts.",
+        _M + "service.ces",
+    ),
+    DatasetMetric(
+        "nps_migration",
+        "NPS group before and after a support contact, and the service-recovery rate.",
+        _M + "service.nps_migration",
+    ),
+    DatasetMetric(
         "support_response_times",
         "First-response time per support channel and share answered within target.",
         _M + "support.support_response_times",
