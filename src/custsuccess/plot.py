@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from custsuccess.churn.cox import CoxModel
     from custsuccess.churn.hazard import NelsonAalen
     from custsuccess.churn.survival import KaplanMeier
+    from custsuccess.clv.base import Fitter
+    from custsuccess.clv.purchases import CumulativeTransactions
     from custsuccess.health.report import HealthReport
     from custsuccess.metrics.cohorts import CohortRetention
     from custsuccess.metrics.nps import NpsByPeriod
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TIER_COLORS",
+    "clv_tracking",
     "cohort_heatmap",
     "cumulative_hazard",
     "cumulative_incidence",
@@ -62,6 +65,7 @@ __all__ = [
     "health_distribution",
     "mrr_waterfall",
     "nps_over_time",
+    "probability_alive_matrix",
     "survival_curves",
 ]
 
@@ -696,3 +700,63 @@ def nps_over_time(
     ax.set_title(title)
     return fig
 
+
+
+# --------------------------------------------------------------------------- CLV
+
+
+def clv_tracking(
+    tracking: CumulativeTransactions,
+    *,
+    incremental: bool = False,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+    title: str | None = None,
+    xlabel: str = "time since the cohort's start",
+) -> Figure:
+    """Actual (``ax.lines[0]``) against expected (``ax.lines[1]``) repeat transactions of
+    a cohort, cumulative or per period (``incremental``), with a dashed line at the end
+    of calibration: the tracking plot of Fader, Hardie & Lee (2005), figure 2."""
+    from custsuccess.clv.purchases import CumulativeTransactions
+
+    _check(tracking, CumulativeTransactions, "clv_tracking",
+           "clv.expected_cumulative_transactions")
+    fig, ax = _axes(ax, figsize)
+    actual, expected = tracking.actual, tracking.expected
+    if incremental:
+        actual = np.diff(actual, prepend=0.0)
+        expected = np.diff(expected, prepend=0.0)
+    ax.plot(tracking.times, actual, color="C0", linewidth=1.6, label="actual")
+    ax.plot(tracking.times, expected, color="C1", linestyle="--", linewidth=1.6,
+            label="model")
+    ax.axvline(tracking.calibration_end, color="#999999", linestyle=":", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("repeat transactions" + (" per period" if incremental else ", cumulative"))
+    ax.set_title(title or "Tracking: actual against expected repeat transactions")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def probability_alive_matrix(
+    model: Fitter,
+    *,
+    max_frequency: int | None = None,
+    max_recency: float | None = None,
+    T: float | None = None,  # noqa: N803 (the models' name for age)
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (6.0, 5.0),
+    title: str | None = None,
+) -> Figure:
+    """P(alive) by frequency (rows, top = most purchases) and recency (columns) as a
+    heat map (``ax.images[0]``); see :func:`custsuccess.clv.probability_alive_matrix`."""
+    from custsuccess.clv.purchases import probability_alive_matrix as matrix
+
+    xs, rs, p = matrix(model, max_frequency, max_recency, T)
+    fig, ax = _axes(ax, figsize)
+    image = ax.imshow(p, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="viridis",
+                      extent=(rs[0] - 0.5, rs[-1] + 0.5, xs[0] - 0.5, xs[-1] + 0.5))
+    fig.colorbar(image, ax=ax, label="P(alive)")
+    ax.set_xlabel("recency (time of the last purchase)")
+    ax.set_ylabel("frequency (repeat purchases)")
+    ax.set_title(title or f"{type(model).__name__}: probability a customer is alive")
+    return fig
