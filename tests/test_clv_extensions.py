@@ -25,7 +25,9 @@ from custsuccess.clv import (
     delta_method_interval,
     expected_cumulative_transactions,
     load_model,
+    period_transactions,
     probability_alive_matrix,
+    probability_alive_path,
     probability_of_purchases,
     save_model,
 )
@@ -278,3 +280,21 @@ def test_against_lifetimes() -> None:
         assert bgbb.probability_alive(f, r, n) == pytest.approx(
             peer_b.conditional_probability_alive(1, f, r, n), rel=1e-8
         )
+
+
+def test_alive_path_and_period_transactions() -> None:
+    m = BetaGeoModel.from_params(**FHL)
+    path = probability_alive_path(m, [3.0, 5.0, 8.0], [1.0, 3.0, 6.0, 8.0, 20.0])
+    assert np.isnan(path[0])  # before the first purchase
+    assert path[1] == 1.0  # no repeat purchase yet
+    # at 6: one repeat (at 5, recency 2), age 3; at 20: two repeats, recency 5, age 17
+    expected = m.probability_alive([1, 2, 2], [2.0, 5.0, 5.0], [3.0, 5.0, 17.0])
+    assert path[2:] == pytest.approx(expected)
+    x, _, age = cdnow()
+    actual, model_counts = period_transactions(m, x, age, max_frequency=7)
+    # FHL (2005), figure 1: CDNOW customers with 0, 1, ..., 7+ repeat purchases
+    assert actual.tolist() == [1411, 439, 214, 100, 62, 38, 29, 64]
+    assert model_counts.sum() == pytest.approx(len(x))
+    assert model_counts[0] == pytest.approx(
+        sum(float(m.probability_of_purchases(0, t)) for t in age), rel=1e-10
+    )

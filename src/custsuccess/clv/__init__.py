@@ -27,7 +27,9 @@ from custsuccess.clv.purchases import (
     CumulativeTransactions,
     delta_method_interval,
     expected_cumulative_transactions,
+    period_transactions,
     probability_alive_matrix,
+    probability_alive_path,
     probability_of_purchases,
 )
 from custsuccess.clv.rfm import (
@@ -56,7 +58,9 @@ __all__ = [
     "delta_method_interval",
     "expected_cumulative_transactions",
     "load_model",
+    "period_transactions",
     "probability_alive_matrix",
+    "probability_alive_path",
     "probability_of_purchases",
     "rfm_from_dataset",
     "rfm_summary",

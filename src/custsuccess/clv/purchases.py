@@ -40,7 +40,9 @@ __all__ = [
     "CumulativeTransactions",
     "delta_method_interval",
     "expected_cumulative_transactions",
+    "period_transactions",
     "probability_alive_matrix",
+    "probability_alive_path",
     "probability_of_purchases",
 ]
 
@@ -311,3 +313,59 @@ def delta_method_interval(
     lower: npt.NDArray[np.float64] = estimate - z * se
     upper: npt.NDArray[np.float64] = estimate + z * se
     return estimate, lower, upper
+
+
+def probability_alive_path(model: Fitter, purchase_times: Any, times: Any) -> FloatArray:
+    """P(alive) of one customer at each of ``times``, from its purchase times (the first
+    is its birth; all in the model's time unit): at ``tau``, ``x`` = purchases after the
+    first up to ``tau``, ``t_x`` = the last of them minus the first, ``T = tau - first``
+    (lifetimes' ``plot_history_alive``). Before the first purchase: NaN.
+
+    >>> from custsuccess.clv import BetaGeoModel
+    >>> m = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    >>> probability_alive_path(m, [0, 2, 5], [1, 5, 30]).round(3)
+    array([1.   , 0.812, 0.191])
+    """
+    buys = np.sort(positive_array(purchase_times, "purchase_times").reshape(-1))
+    if not buys.size:
+        raise ValidationError("purchase_times must hold at least the first purchase")
+    tau = np.asarray(times, dtype=np.float64).reshape(-1)
+    if np.isnan(tau).any():
+        raise ValidationError("times must not contain NaN")
+    alive = getattr(model, "probability_alive", None)
+    if alive is None:
+        raise ValidationError(f"{type(model).__name__} has no probability_alive")
+    first = buys[0]
+    repeats = buys[1:]
+    started = tau >= first
+    x = np.searchsorted(repeats, tau, side="right").astype(np.float64)
+    last = np.where(x > 0, repeats[np.maximum(x.astype(np.intp) - 1, 0)] - first, 0.0)
+    age = np.maximum(tau - first, 0.0)
+    out = np.full(tau.shape, np.nan)
+    if started.any():
+        out[started] = alive(x[started], last[started], age[started])
+    return out
+
+
+def period_transactions(
+    model: Fitter, frequency: Any, T: Any, *, max_frequency: int = 7
+) -> tuple[FloatArray, FloatArray]:
+    """``(actual, expected)`` numbers of customers with 0, 1, ..., ``max_frequency`` or
+    more repeat purchases in calibration: the actual counts and the model's
+    ``sum_i P(X(T_i) = x)`` (BG/NBD or Pareto/NBD), the check of FHL (2005), figure 1.
+    """
+    x = positive_array(frequency, "frequency").reshape(-1)
+    age = positive_array(T, "T").reshape(-1)
+    if x.shape != age.shape:
+        raise ValidationError(
+            f"frequency and T must have the same length, got {x.size} and {age.size}"
+        )
+    top = _count(max_frequency)
+    actual = np.bincount(np.minimum(x, top).astype(np.intp), minlength=top + 1).astype(
+        np.float64
+    )
+    expected = np.array(
+        [float(np.sum(probability_of_purchases(model, k, age))) for k in range(top)]
+    )
+    expected = np.append(expected, len(x) - expected.sum())
+    return actual, expected
