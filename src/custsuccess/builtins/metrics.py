@@ -8,7 +8,7 @@ is computed, so building a registry stays cheap.
 
 >>> from custsuccess.plugins import Registry
 >>> sorted(Registry(entry_points=False).metrics())[:4]
-['arpa', 'average_time_on_site', 'cart_adds_per_customer', 'churn_rate']
+['active_users', 'arpa', 'average_time_on_site', 'cart_adds_per_customer']
 """
 
 from __future__ import annotations

@@ -151,8 +151,8 @@ class KaplanMeier:
         """The first time S(t) <= ``p`` (inf when never), with the same rounding allowance
         as :attr:`median`: ``percentile(0.5)`` is the median, ``percentile(0.75)`` the
         time by which a quarter have left."""
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
-            raise ValidationError(f"p must be a number in (0, 1), got {p!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValidationError(f"p must be a probability in [0, 1], got {p!r}")
         return _first_at_or_below(self.survival, self.timeline, float(p))
 
     def restricted_mean(self, t: float, *, alpha: float = 0.05) -> RestrictedMean:
