@@ -25,6 +25,7 @@ from custsuccess.clv import (
     delta_method_interval,
     expected_cumulative_transactions,
     load_model,
+    parametric_bootstrap_interval,
     period_transactions,
     probability_alive_matrix,
     probability_alive_path,
@@ -298,3 +299,23 @@ def test_alive_path_and_period_transactions() -> None:
     assert model_counts[0] == pytest.approx(
         sum(float(m.probability_of_purchases(0, t)) for t in age), rel=1e-10
     )
+
+
+def test_parametric_bootstrap_agrees_with_the_delta_method() -> None:
+    x, t_x, age = cdnow()
+    m = BetaGeoModel().fit(x, t_x, age)
+
+    def predict(f: object) -> np.ndarray:
+        assert isinstance(f, BetaGeoModel)
+        return f.conditional_expected_purchases(39, [2, 5], [30.0, 35.0], [38.0, 38.0])
+
+    est, low, high = delta_method_interval(m, predict)
+    b_est, b_low, b_high = parametric_bootstrap_interval(m, predict, draws=400, seed=1)
+    assert b_est == pytest.approx(est)
+    # large sample: the two intervals nearly coincide
+    assert b_low == pytest.approx(low, rel=0.05)
+    assert b_high == pytest.approx(high, rel=0.05)
+    again = parametric_bootstrap_interval(m, predict, draws=400, seed=1)
+    assert np.array_equal(again[1], b_low)
+    with pytest.raises(ValidationError, match="draws must be"):
+        parametric_bootstrap_interval(m, predict, draws=3)

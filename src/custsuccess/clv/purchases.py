@@ -40,6 +40,7 @@ __all__ = [
     "CumulativeTransactions",
     "delta_method_interval",
     "expected_cumulative_transactions",
+    "parametric_bootstrap_interval",
     "period_transactions",
     "probability_alive_matrix",
     "probability_alive_path",
@@ -369,3 +370,55 @@ def period_transactions(
     )
     expected = np.append(expected, len(x) - expected.sum())
     return actual, expected
+
+
+def parametric_bootstrap_interval(
+    model: Fitter,
+    predict: Callable[[Fitter], Any],
+    *,
+    draws: int = 500,
+    alpha: float = 0.05,
+    seed: int | None = 0,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(estimate, lower, upper)``: percentile interval of ``predict`` over parameters
+    drawn from their asymptotic normal law, the log-parameters ``ln theta ~ N(ln
+    theta_hat, D^-1 Cov D^-1)`` with ``D = diag(theta_hat)`` (Krinsky & Robb 1986), so
+    every draw is positive. Slower than :func:`delta_method_interval` (``draws``
+    predictions) but not bound to a symmetric interval: better for skewed predictions
+    such as a CLV near 0. ``seed`` makes it repeatable.
+
+    >>> from custsuccess.clv import BetaGeoModel
+    >>> m = BetaGeoModel().fit([0, 1, 2, 5, 0, 3], [0, 10, 20, 30, 0, 25], [38] * 6)
+    >>> est, low, high = parametric_bootstrap_interval(
+    ...     m, lambda f: f.expected_purchases(10), draws=200)
+    >>> bool(low[0] < est[0] < high[0])
+    True
+    """
+    from custsuccess.clv.persist import fitted_state
+
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 10:
+        raise ValidationError(f"draws must be a whole number >= 10, got {draws!r}")
+    if not 0 < alpha < 1:
+        raise ValidationError(f"alpha must be in (0, 1), got {alpha!r}")
+    fit = model._fitted()
+    cov = fit.covariance
+    if np.isnan(cov).any():
+        raise ValidationError(
+            "the model has no parameter covariance (made from_params, or the Hessian was "
+            "not positive definite): no interval"
+        )
+    names = type(model).param_names
+    theta = np.array([fit.params[n] for n in names])
+    log_cov = cov / np.outer(theta, theta)
+    rng = np.random.default_rng(seed)
+    samples = np.exp(rng.multivariate_normal(np.log(theta), log_cov, size=draws))
+    estimate = np.atleast_1d(np.asarray(predict(model), dtype=np.float64))
+    values = []
+    for row in samples:
+        probe = type(model)(penalizer=model.penalizer)
+        probe._fit = fitted_state(type(model), dict(zip(names, row.tolist(), strict=True)))
+        values.append(np.atleast_1d(np.asarray(predict(probe), dtype=np.float64)))
+    stacked = np.stack(values)
+    lower: FloatArray = np.quantile(stacked, alpha / 2, axis=0)
+    upper: FloatArray = np.quantile(stacked, 1 - alpha / 2, axis=0)
+    return estimate, lower, upper
