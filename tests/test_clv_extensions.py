@@ -299,6 +299,14 @@ def test_alive_path_and_period_transactions() -> None:
     assert model_counts[0] == pytest.approx(
         sum(float(m.probability_of_purchases(0, t)) for t in age), rel=1e-10
     )
+    pytest.importorskip("matplotlib")
+    from custsuccess.plot import period_transactions as draw
+
+    from matplotlib.container import BarContainer
+
+    bars = draw(m, x, age).axes[0].containers[0]
+    assert isinstance(bars, BarContainer)
+    assert list(bars.datavalues) == actual.tolist()
 
 
 def test_parametric_bootstrap_agrees_with_the_delta_method() -> None:

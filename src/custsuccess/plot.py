@@ -65,6 +65,7 @@ __all__ = [
     "health_distribution",
     "mrr_waterfall",
     "nps_over_time",
+    "period_transactions",
     "probability_alive_matrix",
     "survival_curves",
 ]
@@ -759,4 +760,33 @@ def probability_alive_matrix(
     ax.set_xlabel("recency (time of the last purchase)")
     ax.set_ylabel("frequency (repeat purchases)")
     ax.set_title(title or f"{type(model).__name__}: probability a customer is alive")
+    return fig
+
+
+def period_transactions(
+    model: Fitter,
+    frequency: npt.ArrayLike,
+    T: npt.ArrayLike,  # noqa: N803 (the models' name for age)
+    *,
+    max_frequency: int = 7,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.0),
+    title: str | None = None,
+) -> Figure:
+    """Customers by number of repeat purchases in calibration, actual (``ax.patches``
+    first half) against the model (second half), the last bar ``max_frequency`` or
+    more; see :func:`custsuccess.clv.period_transactions` (FHL 2005, figure 1)."""
+    from custsuccess.clv.purchases import period_transactions as counts
+
+    actual, expected = counts(model, frequency, T, max_frequency=max_frequency)
+    fig, ax = _axes(ax, figsize)
+    x = np.arange(len(actual))
+    ax.bar(x - 0.2, actual, width=0.4, color="C0", label="actual")
+    ax.bar(x + 0.2, expected, width=0.4, color="C1", label="model")
+    labels = [str(k) for k in range(max_frequency)] + [f"{max_frequency}+"]
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("repeat purchases in calibration")
+    ax.set_ylabel("customers")
+    ax.set_title(title or f"{type(model).__name__}: customers by repeat purchases")
+    ax.legend(frameon=False, fontsize=8)
     return fig
