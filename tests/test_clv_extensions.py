@@ -306,7 +306,7 @@ def test_alive_path_and_period_transactions() -> None:
 
     bars = draw(m, x, age).axes[0].containers[0]
     assert isinstance(bars, BarContainer)
-    assert list(bars.datavalues) == actual.tolist()
+    assert np.asarray(bars.datavalues).tolist() == actual.tolist()
 
 
 def test_parametric_bootstrap_agrees_with_the_delta_method() -> None:
