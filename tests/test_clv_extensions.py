@@ -300,9 +300,9 @@ def test_alive_path_and_period_transactions() -> None:
         sum(float(m.probability_of_purchases(0, t)) for t in age), rel=1e-10
     )
     pytest.importorskip("matplotlib")
-    from custsuccess.plot import period_transactions as draw
-
     from matplotlib.container import BarContainer
+
+    from custsuccess.plot import period_transactions as draw
 
     bars = draw(m, x, age).axes[0].containers[0]
     assert isinstance(bars, BarContainer)
