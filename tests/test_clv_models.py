@@ -605,6 +605,12 @@ def test_degenerate_fit_is_a_convergence_error_not_a_ridge_point() -> None:
 def test_gamma_gamma_needs_q_above_one() -> None:
     gg = GammaGammaModel()
     gg._fit = _with_params(gg, {"p": 2.0, "q": 0.8, "v": 10.0})
-    with pytest.raises(ValidationError, match=r"expected spend needs q > 1 .* got q=0.8"):
-        gg.expected_average_spend([1], [10.0])
+    # the population mean is infinite, but a repeat buyer's posterior mean
+    # p (v + x m) / (p x + q - 1) is finite once p x > 1 - q
+    assert gg.expected_average_spend([1, 3], [10.0, 4.0]).tolist() == pytest.approx(
+        [2 * (10 + 10) / (2 + 0.8 - 1), 2 * (10 + 12) / (6 + 0.8 - 1)]
+    )
+    gg._fit = _with_params(gg, {"p": 0.1, "q": 0.8, "v": 10.0})
+    with pytest.raises(ValidationError, match=r"expected spend is infinite .* rows \[0\]"):
+        gg.expected_average_spend([1, 3], [10.0, 4.0])
     assert gg.population_mean_spend() == math.inf

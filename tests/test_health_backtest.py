@@ -103,7 +103,7 @@ def test_backtest_errors() -> None:
         backtest(model, ds.until(AS_OF + timedelta(days=10)), AS_OF, 90)
     with pytest.raises(ValidationError, match="model must be a HealthModel"):
         backtest("model", ds, AS_OF, 90)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="dataset must be a Dataset"):
+    with pytest.raises(ValidationError, match="dataset must be a custsuccess Dataset"):
         backtest(model, "ds", AS_OF, 90)  # type: ignore[arg-type]
 
 

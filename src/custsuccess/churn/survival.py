@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from custsuccess.churn._windows import US_PER_DAY, churn_state, us
-from custsuccess.dataset import Categorical, Dataset, to_datetime64
+from custsuccess.dataset import Categorical, Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -208,38 +208,10 @@ class KaplanMeier:
         return f"<KaplanMeier n={self.n} events={int(self.events.sum())} median={self.median:g}>"
 
 
-def _event_table(durations: F64, observed: npt.NDArray[np.bool_]) -> tuple[F64, I64, I64]:
-    """``(timeline, events, removed)``: 0 and every distinct duration, with the events
-    and the subjects leaving at each.
-
-    Whole-number durations over a range no wider than a few times their count (tenures
-    in days, the usual case) are counted with ``bincount``, in linear time; anything
-    else is sorted by ``np.unique``.
-    """
-    n = durations.size
-    if n and float(durations.max()) <= 4 * n + 4096 and np.all(durations == np.floor(durations)):
-        days = durations.astype(np.int64)
-        removed_all = np.bincount(days)
-        events_all = np.bincount(days, weights=observed, minlength=removed_all.size)
-        present = removed_all > 0
-        present[0] = True
-        where = np.flatnonzero(present)
-        return (
-            where.astype(np.float64),
-            events_all[where].astype(np.int64),
-            removed_all[where].astype(np.int64),
-        )
-    timeline, inverse = np.unique(np.concatenate([[0.0], durations]), return_inverse=True)
-    inverse = inverse[1:]
-    k = len(timeline)
-    events = np.bincount(inverse, weights=observed, minlength=k).astype(np.int64)
-    removed = np.bincount(inverse, minlength=k).astype(np.int64)
-    return timeline, events, removed
-
-
 def _fit(durations: F64, observed: npt.NDArray[np.bool_], alpha: float, z: float) -> KaplanMeier:
-    timeline, events, removed = _event_table(durations, observed)
-    at_risk = len(durations) - np.r_[0, np.cumsum(removed)[:-1]].astype(np.int64)
+    from custsuccess.churn.hazard import counts_by_time
+
+    timeline, at_risk, events, removed = counts_by_time(durations, observed)
     with np.errstate(divide="ignore", invalid="ignore"):
         survival = np.cumprod(1.0 - events / at_risk)
         term = events / (at_risk.astype(np.float64) * (at_risk - events))
@@ -456,6 +428,7 @@ def lifetimes_from(dataset: Dataset, as_of: datetime | np.datetime64 | str) -> L
     (['acme', 'bolt', 'cove', 'dune', 'echo'], [182.0, 60.0, 351.0, 304.0, 365.0],
      [True, True, False, True, False])
     """
+    require_dataset(dataset, "dataset", "lifetimes_from()")
     at = to_datetime64(as_of)
     view = dataset.until(at)
     state = churn_state(view, at)

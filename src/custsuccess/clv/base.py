@@ -19,7 +19,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
 import numpy as np
@@ -221,6 +221,7 @@ class _Fit:
 
 
 Objective = Callable[[FloatArray], float]
+_F = TypeVar("_F", bound="Fitter")
 Gradient = Callable[[FloatArray], FloatArray]
 
 
@@ -385,6 +386,42 @@ class Fitter:
             fit.log_likelihood,
             fit.n_observations,
         )
+
+    # ------------------------------------------------------------------ known parameters
+
+    @classmethod
+    def from_params(cls: type[_F], **params: float) -> _F:
+        """A model with known parameters (published ones, or from an earlier fit):
+        predictions work, standard errors and covariance are NaN.
+
+        >>> from custsuccess.clv import BetaGeoModel
+        >>> BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+        <BetaGeoModel: r=0.243, alpha=4.414, a=0.793, b=2.426, fitted on 0 observations>
+        """
+        from custsuccess.clv.persist import fitted_state
+
+        model = cls()
+        model._fit = fitted_state(cls, params)
+        return model
+
+    def to_json(self) -> str:
+        """The fitted model as JSON (parameters, covariance, log-likelihood); read it
+        back with :func:`custsuccess.clv.persist.load_json` or ``Model.from_json``."""
+        from custsuccess.clv.persist import dump_json
+
+        return dump_json(self)
+
+    @classmethod
+    def from_json(cls: type[_F], text: str) -> _F:
+        """A model saved by :meth:`to_json` (of this class)."""
+        from custsuccess.clv.persist import load_json
+
+        model = load_json(text)
+        if not isinstance(model, cls):
+            raise ValidationError(
+                f"the JSON holds a {type(model).__name__}, not a {cls.__name__}"
+            )
+        return model
 
     def __repr__(self) -> str:
         name = type(self).__name__

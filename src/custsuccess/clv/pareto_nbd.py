@@ -259,6 +259,15 @@ class ParetoNBDModel(Fitter):
 
     predict = conditional_expected_purchases
 
+    def probability_of_purchases(
+        self, n: int, t: Any, frequency: Any = None, recency: Any = None, T: Any = None
+    ) -> FloatArray:
+        """P(n purchases in the next ``t``), for a new customer or given a history;
+        see :func:`custsuccess.clv.purchases.probability_of_purchases`."""
+        from custsuccess.clv.purchases import probability_of_purchases
+
+        return probability_of_purchases(self, n, t, frequency, recency, T)
+
 
 def _log_expm1_ratio(k: float, log_u: Any) -> FloatArray:
     """``ln[(1 - u^k)/k]`` for ``0 < u <= 1``, continuous at ``k = 0`` (where it is

@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import Dataset, to_datetime64
+from custsuccess.dataset import Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.health.model import HealthModel
 from custsuccess.health.report import TIERS, HealthReport
@@ -222,8 +222,7 @@ def backtest(
         return backtest_partitioned(model, dataset, as_of, horizon_days)  # type: ignore[arg-type]
     if not isinstance(model, HealthModel):
         raise ValidationError(f"backtest: model must be a HealthModel, got {type(model).__name__}")
-    if not isinstance(dataset, Dataset):
-        raise ValidationError(f"backtest: dataset must be a Dataset, got {type(dataset).__name__}")
+    dataset = require_dataset(dataset, "dataset", "backtest()")
     if (
         isinstance(horizon_days, bool)
         or not isinstance(horizon_days, (int, float))

@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._validate import choice
 from custsuccess.metrics.periods import Freq, Moment, Periods, resolve_periods
@@ -129,6 +130,7 @@ def cohort_retention(
     >>> r.mrr_rate[0].tolist()  # (100 + 50) -> 100 -> 100
     [1.0, 0.6666666666666666, 0.6666666666666666]
     """
+    require_dataset(dataset, "dataset", "cohort_retention()")
     choice(cohort_by, "cohort_by", ("signup", "first_payment"))
     if period is not None:
         if freq != "month" and freq != period:

@@ -39,7 +39,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import to_datetime64
+from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics._validate import (
@@ -326,6 +326,7 @@ def customer_mrr(
     >>> customer_mrr(ds, "2024-03-01T00:00:00Z").tolist()  # a: 100 + 20, b: ended
     [120.0, 0.0]
     """
+    require_dataset(dataset, "dataset", "customer_mrr()")
     subs, _ = _subscriptions(dataset, currency)
     if at is None:
         when = _default_span(subs, dataset)[1]
@@ -588,6 +589,7 @@ def mrr_series(
     >>> s.periods.labels, s.closing.tolist(), s.customers.tolist()
     (('2024-01', '2024-02', '2024-03'), [100.0, 150.0, 100.0], [1, 2, 1])
     """
+    require_dataset(dataset, "dataset", "mrr_series()")
     subs, chosen = _subscriptions(dataset, currency)
     per = _periods_for(dataset, subs, freq, start, end, periods, tz)
     k = len(per)
@@ -647,6 +649,7 @@ def mrr_movements(
     2024-03    200.0    0.0        0.0  150.0           0.0     50.0
     2024-04     50.0    0.0        0.0    0.0          80.0    130.0
     """
+    require_dataset(dataset, "dataset", "mrr_movements()")
     subs, chosen = _subscriptions(dataset, currency)
     per = _periods_for(dataset, subs, freq, start, end, periods, tz)
     k = len(per)
@@ -791,6 +794,7 @@ def revenue_rates(
     >>> r.grr.tolist(), r.nrr.tolist(), r.quick_ratio.tolist()  # 100/200, 130/200, 70/100
     ([0.5], [0.65], [0.7])
     """
+    require_dataset(dataset, "dataset", "revenue_rates()")
     m = mrr_movements(
         dataset, freq=freq, start=start, end=end, periods=periods, tz=tz, currency=currency
     )
