@@ -28,7 +28,7 @@ def test_roc_auc_hand_worked() -> None:
     assert math.isnan(roc_auc([True, True], [1, 2]))
     with pytest.raises(ValidationError, match="1-D of one length"):
         roc_auc([True], [1, 2])
-    with pytest.raises(ValidationError, match="risk has NaN at row 1"):
+    with pytest.raises(ValidationError, match="risk must hold finite numbers, got nan at pos"):
         roc_auc([True, False], [1, np.nan])
 
 

@@ -8,7 +8,7 @@ is computed, so building a registry stays cheap.
 
 >>> from custsuccess.plugins import Registry
 >>> sorted(Registry(entry_points=False).metrics())[:4]
-['arpa', 'average_time_on_site', 'cart_adds_per_customer', 'churn_rate']
+['active_users', 'arpa', 'average_time_on_site', 'cart_adds_per_customer']
 """
 
 from __future__ import annotations
@@ -237,6 +237,32 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Per account: the most active user of the 90 days before the last 30 is quiet.",
         _M + "users.user_activity",
         _field("champion_quiet"),
+    ),
+    DatasetMetric(
+        "resolution_times",
+        "Support tickets per channel: resolution time and reopen rate.",
+        _M + "service.resolution_times",
+    ),
+    DatasetMetric(
+        "reopen_rate",
+        "Reopened tickets / resolved tickets, per channel.",
+        _M + "service.resolution_times",
+        _field("reopen_rate"),
+    ),
+    DatasetMetric(
+        "csat",
+        "Customer satisfaction: share of CSAT answers 4-5 of 5, mean and counts.",
+        _M + "service.csat",
+    ),
+    DatasetMetric(
+        "ces",
+        "Customer effort score: mean CES answer (1-7), share of easy answers, counts.",
+        _M + "service.ces",
+    ),
+    DatasetMetric(
+        "nps_migration",
+        "NPS group before and after a support contact, and the service-recovery rate.",
+        _M + "service.nps_migration",
     ),
     DatasetMetric(
         "support_response_times",

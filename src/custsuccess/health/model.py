@@ -30,12 +30,21 @@ from custsuccess.typing import Reasons, RuleResult
 if TYPE_CHECKING:
     from custsuccess.distributed.dataset import PartitionedDataset
     from custsuccess.distributed.health import DistributedHealthReport
+    from custsuccess.health.contacts import ContactBudget
     from custsuccess.health.learn import LearnedScorer
     from custsuccess.models import Customer, Event, Subscription
     from custsuccess.plugins import Contribution, Registry
     from custsuccess.typing import HealthRule, Playbook
 
 __all__ = ["DEFAULT_GOOD", "DEFAULT_POOR", "ON_PLUGIN_ERROR", "HealthModel"]
+
+class _Default:
+    """The type of :data:`_DEFAULT`: "argument not given" (None means something)."""
+
+    __slots__ = ()
+
+
+_DEFAULT: Final = _Default()
 
 #: Default tier thresholds: ``score >= 70`` is good, ``score < 40`` is poor.
 DEFAULT_GOOD: Final = 70.0
@@ -102,6 +111,10 @@ class HealthModel:
         the rest is average.
     playbooks
         Playbooks (:class:`custsuccess.typing.Playbook`) attached to reports.
+    contact_budget
+        At most this many asks (calls, surveys, referrals) per account in one report:
+        a :class:`~custsuccess.health.contacts.ContactBudget` (default: one ask, the
+        highest-priority one), or None for no limit.
     registry
         The registry whose ``health_tier_changed`` hook
         :meth:`HealthReport.changes_since` notifies.
@@ -138,8 +151,8 @@ class HealthModel:
     """
 
     __slots__ = (
-        "_good", "_learned", "_on_plugin_error", "_playbooks", "_poor", "_registry",
-        "_rule_names", "_rules",
+        "_budget", "_good", "_learned", "_on_plugin_error", "_playbooks", "_poor",
+        "_registry", "_rule_names", "_rules",
         "_weight_array", "_weights",
     )
 
@@ -154,6 +167,7 @@ class HealthModel:
         registry: Registry | None = None,
         learned: LearnedScorer | None = None,
         on_plugin_error: str = "raise",
+        contact_budget: ContactBudget | _Default | None = _DEFAULT,
     ) -> None:
         if on_plugin_error not in ON_PLUGIN_ERROR:
             raise ValidationError(
@@ -212,6 +226,15 @@ class HealthModel:
                 f"learned model: fitted on rules {list(learned.rule_names)}, but the model "
                 f"has {list(self._rule_names)}"
             )
+        from custsuccess.health.contacts import DEFAULT_CONTACT_BUDGET, ContactBudget
+
+        if isinstance(contact_budget, _Default):
+            contact_budget = DEFAULT_CONTACT_BUDGET
+        if contact_budget is not None and not isinstance(contact_budget, ContactBudget):
+            raise ValidationError(
+                f"contact_budget must be a ContactBudget or None, got {contact_budget!r}"
+            )
+        self._budget = contact_budget
 
     # ----------------------------------------------------------------- properties
 
@@ -435,7 +458,7 @@ class HealthModel:
         return HealthModel(
             self._rules, self._weights, good=learned.good_score, poor=learned.poor_score,
             playbooks=self._playbooks, registry=self._registry, learned=learned,
-            on_plugin_error=self._on_plugin_error,
+            on_plugin_error=self._on_plugin_error, contact_budget=self._budget,
         )  # fmt: skip
 
     def rules_only(self) -> HealthModel:
@@ -443,7 +466,8 @@ class HealthModel:
         if self._learned is None:
             return self
         return HealthModel(self._rules, self._weights, playbooks=self._playbooks,
-                           registry=self._registry, on_plugin_error=self._on_plugin_error)
+                           registry=self._registry, on_plugin_error=self._on_plugin_error,
+                           contact_budget=self._budget)
 
     def with_tiers(self, *, good_ratio: float, poor_ratio: float) -> HealthModel:
         """A learned model with other tier rules: poor at ``poor_ratio`` times the base
@@ -522,6 +546,10 @@ class HealthModel:
         A :class:`~custsuccess.distributed.PartitionedDataset` is scored partition by
         partition on its Dask workers: the result is a
         :class:`~custsuccess.distributed.DistributedHealthReport` with the same numbers.
+
+        Warns :class:`~custsuccess.io.quality.BlindModelWarning` when the model cannot
+        see the accounts' activity: no events, none of a kind any rule reads, or more than
+        half of the scored accounts without such an event.
         """
         if getattr(dataset, "_custsuccess_partitioned", False):
             from custsuccess.distributed.health import score as score_partitioned
@@ -531,7 +559,12 @@ class HealthModel:
             )
         dataset = require_dataset(dataset, "dataset", "score()")
         t = to_datetime64(as_of, "as_of")
-        return self._score_view(dataset.until(t), t, include_churned)
+        view = dataset.until(t)
+        report = self._score_view(view, t, include_churned)
+        from custsuccess.io.quality import warn_if_blind
+
+        warn_if_blind(view, self.rules, report.index)
+        return report
 
     def _score_view(self, view: Dataset, t: np.datetime64, include_churned: bool) -> HealthReport:
         """Score ``view``, a dataset that already ends at ``t``."""
@@ -725,7 +758,8 @@ class HealthModel:
             feats = [f[index] for f in feats]
         segment = None
         if scorer.segments and scorer.segment_by is not None:
-            segment = scorer.segment_codes(segment_values(view, scorer.segment_by)[index],
+            values = segment_values(view, scorer.segment_by)
+            segment = scorer.segment_codes(None if values is None else values[index],
                                            index.size)
         m = index.size
         probability = np.empty(m)
@@ -763,11 +797,11 @@ class HealthModel:
                     raise
                 _warn_skipped(exc)
                 skipped.append(contribution.name)  # recommended to nobody
+        names = tuple(c.name for c in self._playbooks)
+        if self._budget is not None:
+            masks = self._budget.trim(masks, names)
         return attrs.evolve(
-            report,
-            playbooks=tuple(c.name for c in self._playbooks),
-            recommended=masks,
-            skipped_playbooks=tuple(skipped),
+            report, playbooks=names, recommended=masks, skipped_playbooks=tuple(skipped)
         )
 
     @staticmethod

@@ -335,7 +335,8 @@ class HealthReport:
         from custsuccess.health.learn import Design
 
         scorer = self.scorer
-        assert scorer is not None and self.learned_x is not None
+        assert scorer is not None
+        assert self.learned_x is not None
         x = self.learned_x[i : i + 1].astype(np.float64)
         seg = (
             np.full(1, -1, dtype=np.intp) if self.learned_segment is None
