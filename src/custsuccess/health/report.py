@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess._readonly import readonly, readonly_field
+from custsuccess._readonly import readonly, readonly_field, readonly_optional
 from custsuccess.errors import ValidationError
 from custsuccess.typing import Reasons, TierChange
 
@@ -165,9 +165,15 @@ class HealthReport:
     registry: Registry | None = attrs.field(default=None, repr=False)
     skipped_rules: tuple[str, ...] = ()
     skipped_playbooks: tuple[str, ...] = ()
-    churn_probability: F64 | None = attrs.field(default=None, repr=False)
-    learned_x: npt.NDArray[np.float32] | None = attrs.field(default=None, repr=False)
-    learned_segment: npt.NDArray[np.intp] | None = attrs.field(default=None, repr=False)
+    churn_probability: F64 | None = attrs.field(
+        default=None, repr=False, converter=readonly_optional
+    )
+    learned_x: npt.NDArray[np.float32] | None = attrs.field(
+        default=None, repr=False, converter=readonly_optional
+    )
+    learned_segment: npt.NDArray[np.intp] | None = attrs.field(
+        default=None, repr=False, converter=readonly_optional
+    )
     scorer: LearnedScorer | None = attrs.field(default=None, repr=False)
     #: The dataset view the report was scored from (for roll-ups), when known.
     dataset: Dataset | None = attrs.field(default=None, repr=False, kw_only=True)
