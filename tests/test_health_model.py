@@ -99,7 +99,8 @@ def test_default_model_uses_the_builtin_plugins(builtin_registry: Registry) -> N
     assert model.weights["usage.recency"] == 3.0
     assert model.thresholds == (70.0, 40.0)
     assert [p.name for p in model.playbooks] == [
-        "onboarding.help", "personal.call", "success.stories", "survey.ask", "referral.ask"
+        "onboarding.help", "personal.call", "reactivation.outreach", "success.stories",
+        "survey.ask", "referral.ask",
     ]
     assert custsuccess.HealthModel is HealthModel
     assert custsuccess.HealthReport is HealthReport
@@ -311,8 +312,8 @@ def test_constructor_errors() -> None:
         HealthModel([object()])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="poor \\(50\\) must not be above good \\(45\\)"):
         HealthModel([RecencyRule()], good=45, poor=50)
-    with pytest.raises(ValidationError, match="needs a custsuccess Dataset"):
-        HealthModel([RecencyRule()]).score("not a dataset", AS_OF)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="must be a custsuccess Dataset"):
+        HealthModel([RecencyRule()]).score("not a dataset", AS_OF)  # type: ignore[call-overload]
     with pytest.raises(ValidationError, match="as_of must be timezone-aware"):
         HealthModel([RecencyRule()]).score(small_dataset(), datetime(2024, 1, 1))
 

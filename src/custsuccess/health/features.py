@@ -40,7 +40,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import BUILTIN_KINDS, Dataset, to_datetime64
+from custsuccess.dataset import BUILTIN_KINDS, Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.health._kernels import (
     DAY_US,
@@ -379,10 +379,7 @@ def training_frame(
     """
     from custsuccess.health.model import HealthModel
 
-    if not isinstance(dataset, Dataset):
-        raise ValidationError(
-            f"training_frame: dataset must be a Dataset, got {type(dataset).__name__}"
-        )
+    require_dataset(dataset, "dataset", "training_frame()")
     horizon = check_horizon(horizon_days, "training_frame")
     if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
         raise ValidationError(

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.health.features import (
     WINDOW_DAYS,
@@ -675,6 +676,7 @@ def learn(
     ``"plan"`` or a customer attribute) fits one coefficient set per segment, shrunk
     toward the global one by ``segment_penalty``.
     """
+    require_dataset(dataset, "dataset", "learn()")
     from custsuccess.health.model import HealthModel
 
     if model is None:

@@ -664,6 +664,40 @@ class NpsRule(_Rule):
 _CHANNELS: Final = ("phone", "chat", "email", "social")
 
 
+def _channel_targets(value: Any) -> tuple[tuple[str, float, float], ...]:
+    """``{channel: (target, limit)}`` (or such pairs) as a sorted tuple of triples."""
+    if isinstance(value, (tuple, list)) and all(
+        isinstance(v, (tuple, list)) and len(v) == 3 for v in value
+    ):  # as to_config writes it: [[name, target, limit], ...]
+        items = [(v[0], (v[1], v[2])) for v in value]
+    elif isinstance(value, dict) or hasattr(value, "items"):
+        items = list(value.items())
+    else:
+        raise ValidationError(
+            "SupportResponsivenessRule.channel_targets must map a channel name to "
+            f"(target minutes, limit minutes), got {value!r}"
+        )
+    out = []
+    for name, pair in items:
+        label = f"SupportResponsivenessRule.channel_targets[{name!r}]"
+        if not isinstance(name, str) or not name.strip() or name in _CHANNELS:
+            raise ValidationError(
+                f"{label}: the channel must be a name other than the built-in {_CHANNELS} "
+                "(those have their own parameters)"
+            )
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValidationError(f"{label} must be (target minutes, limit minutes), got {pair!r}")
+        target, limit = pair
+        for x in (target, limit):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                raise ValidationError(f"{label} must hold finite numbers, got {pair!r}")
+        if not 0 < target < limit:
+            raise ValidationError(f"{label}: need 0 < target < limit, got {pair!r}")
+        out.append((name, float(target), float(limit)))
+    return tuple(sorted(out))
+
+
+
 @attrs.frozen(slots=True)
 class SupportResponsivenessRule(_Rule):
     """``support.responsiveness``: first-response time per channel against targets.
@@ -706,6 +740,10 @@ class SupportResponsivenessRule(_Rule):
         Default 1440.
     window_days
         Requests made in the last ``window_days`` count (default 90).
+    channel_targets
+        Targets for any other channel, in minutes: a mapping of channel name to
+        ``(target, limit)``, e.g. ``{"sms": (60, 1440), "in_person": (10, 60)}``. Requests
+        on a channel with no target are not counted (default: none).
     """
 
     NAME: ClassVar[str] = "support.responsiveness"
@@ -727,6 +765,9 @@ class SupportResponsivenessRule(_Rule):
     social_target_minutes: float = attrs.field(default=60.0, validator=_positive)
     social_limit_minutes: float = attrs.field(default=1440.0, validator=_positive)
     window_days: float = attrs.field(default=90.0, validator=_positive)
+    channel_targets: tuple[tuple[str, float, float], ...] = attrs.field(
+        default=(), converter=_channel_targets
+    )
 
     def __attrs_post_init__(self) -> None:
         _ordered(self, "phone_target_minutes", "phone_limit_minutes")
@@ -735,11 +776,14 @@ class SupportResponsivenessRule(_Rule):
         _ordered(self, "social_target_minutes", "social_limit_minutes")
 
     def _targets(self) -> tuple[F64, F64]:
+        extra = self.channel_targets
         return _target_arrays(
             (self.phone_target_minutes, self.chat_target_minutes,
-             self.email_target_business_days, self.social_target_minutes),
+             self.email_target_business_days, self.social_target_minutes,
+             *(t for _, t, _ in extra)),
             (self.phone_limit_minutes, self.chat_limit_minutes,
-             self.email_limit_business_days, self.social_limit_minutes),
+             self.email_limit_business_days, self.social_limit_minutes,
+             *(lim for _, _, lim in extra)),
         )
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
@@ -754,7 +798,8 @@ class SupportResponsivenessRule(_Rule):
         ticket = req.property("ticket")
         req_ticket = ticket.codes[in_window].astype(np.int64)
         channel = req.property("channel")
-        req_channel = _channel_lookup(channel.categories)[channel.codes[in_window]]
+        extra_names = tuple(name for name, _, _ in self.channel_targets)
+        req_channel = _channel_lookup(channel.categories, extra_names)[channel.codes[in_window]]
         # pair each request with the first reply of the same (customer, ticket) at/after it
         m = req_time.size
         reply_time = np.full(m, NONE_US, dtype=np.int64)
@@ -801,7 +846,8 @@ class SupportResponsivenessRule(_Rule):
             elapsed[is_email] = np.busday_count(d0, d1)
         target, limit = self._targets()
         t, lim = target[req_channel], limit[req_channel]
-        counted = answered | (elapsed > t)
+        # a channel without a target (NaN) is not judged
+        counted = (answered | (elapsed > t)) & ~np.isnan(t)
         per = 100.0 * clip((lim - elapsed) / (lim - t), 0.0, 1.0)
         cust = req_cust[counted]
         requests = np.bincount(cust, minlength=n).astype(np.float64)
@@ -832,11 +878,17 @@ def _target_arrays(
 
 
 @functools.lru_cache(maxsize=64)
-def _channel_lookup(categories: tuple[str, ...]) -> npt.NDArray[np.intp]:
-    """Channel categories -> index into ``_CHANNELS`` (4: unknown), with a trailing 4 for
-    code -1. Cached: the categories of a dataset's channel column do not change."""
+def _channel_lookup(
+    categories: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> npt.NDArray[np.intp]:
+    """Channel categories -> index into ``_CHANNELS + extra`` (the length of both:
+    unknown), with a trailing unknown for code -1. Cached: the categories of a dataset's
+    channel column do not change."""
+    known = _CHANNELS + extra
+    unknown = len(known)
     lookup = np.array(
-        [_CHANNELS.index(c) if c in _CHANNELS else 4 for c in categories] + [4], dtype=np.intp
+        [known.index(c) if c in known else unknown for c in categories] + [unknown],
+        dtype=np.intp,
     )
     lookup.flags.writeable = False
     return lookup
