@@ -375,15 +375,15 @@ def test_learned_model_on_partitions(ds: Dataset, pds: PartitionedDataset) -> No
 
     dates = ["2025-10-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z"]
     registry = Registry(entry_points=False)
-    one = learn(ds, dates, 90, registry=registry)
-    many = learn(pds, dates, 90, registry=registry)  # the frames stay on the workers
+    one = learn(ds, dates, 90, registry=registry, penalty=1e-3)
+    many = learn(pds, dates, 90, registry=registry, penalty=1e-3)  # frames stay on workers
     a, b = one.learned, many.learned
     assert a is not None
     assert b is not None
     # the same rows, features, standardisation and quantiles
     assert (b.names, b.missing, b.n_rows, b.base_rate) == (a.names, a.missing, a.n_rows,
                                                            a.base_rate)
-    np.testing.assert_allclose(b.center, a.center, rtol=1e-12)
+    np.testing.assert_allclose(b.center, a.center, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b.scale, a.scale, rtol=1e-12)
     np.testing.assert_array_equal(b.quantiles, a.quantiles)
     # the same optimum: the single-machine objective, on the single-machine training
@@ -404,11 +404,13 @@ def test_learned_model_on_partitions(ds: Dataset, pds: PartitionedDataset) -> No
         return loss / n + pen, grad / n + pgrad
 
     (j_one, g_one), (j_many, g_many) = objective(a.coef), objective(b.coef)
-    # both stop within L-BFGS's tolerance (ftol 1e-10, gtol 1e-6) of the optimum
-    assert j_many == pytest.approx(j_one, rel=1e-8)
-    assert np.abs(g_many).max() < 1e-5
-    assert np.abs(g_one).max() < 1e-5
-    np.testing.assert_allclose(b.coef, a.coef, atol=1e-3)  # a flat optimum: close, not equal
+    # both stop within L-BFGS's tolerance (ftol 1e-9, gtol 1e-5) of the optimum
+    assert j_many == pytest.approx(j_one, rel=1e-7)
+    assert np.abs(g_many).max() < 1e-4
+    assert np.abs(g_one).max() < 1e-4
+    np.testing.assert_allclose(b.coef, a.coef, atol=1e-2)  # a flat optimum: close, not equal
+    with pytest.raises(ValidationError, match="penalty='auto'"):
+        learn(pds, dates, 90, registry=registry)
     # scoring with a learned model on the partitions equals scoring it on one machine
     want = many.score(ds, AS_OF)
     got = many.score(pds, AS_OF)

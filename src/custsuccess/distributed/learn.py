@@ -36,7 +36,6 @@ from custsuccess.health.features import WINDOW_DAYS, Moments, TrainingFrame, tra
 from custsuccess.health.learn import (
     _QUANTILES,
     DEFAULT_GOOD_RATIO,
-    DEFAULT_PENALTY,
     DEFAULT_POOR_RATIO,
     DEFAULT_SEGMENT_PENALTY,
     Design,
@@ -145,19 +144,27 @@ def learn(
     model: HealthModel | None = None,
     kinds: Sequence[str] | None = None,
     window_days: int = WINDOW_DAYS,
-    penalty: float = DEFAULT_PENALTY,
+    penalty: float | str = "auto",
     segment_penalty: float = DEFAULT_SEGMENT_PENALTY,
     good_ratio: float = DEFAULT_GOOD_RATIO,
     poor_ratio: float = DEFAULT_POOR_RATIO,
 ) -> HealthModel:
     """:func:`custsuccess.health.learn` of the whole partitioned dataset: training frames
     and design chunks stay on the workers; the optimiser runs here on summed losses and
-    gradients. Parameters and result as the single-machine function."""
+    gradients. Parameters and result as the single-machine function, except that the
+    ridge penalty must be given as a number: the out-of-time choice of ``penalty="auto"``
+    is not distributed yet."""
     from custsuccess.health.model import HealthModel
 
     if not isinstance(dataset, PartitionedDataset):
         raise ValidationError(
             f"learn(dataset, ...) needs a PartitionedDataset, got {type(dataset).__name__}"
+        )
+    if isinstance(penalty, str):
+        raise ValidationError(
+            "learn on a PartitionedDataset: penalty='auto' (choosing the penalty out of "
+            "time) is not distributed yet; pass a number, e.g. penalty=0.001, or the "
+            "penalty a single-machine learn chose on a sample (model.learned.penalty)"
         )
     penalty = _positive_number(penalty, "penalty")
     segment_penalty = _positive_number(segment_penalty, "segment_penalty")
@@ -234,7 +241,7 @@ def learn(
 
     result = optimize.minimize(
         objective, x0, jac=True, method="L-BFGS-B",
-        options={"maxiter": 1000, "ftol": 1e-10, "gtol": 1e-6},
+        options={"maxiter": 1000, "ftol": 1e-9, "gtol": 1e-5},  # as health.learn
     )  # fmt: skip
     params = result.x
     coef = params[:k].copy()
@@ -266,5 +273,6 @@ def learn(
         penalty=penalty,
         segment_penalty=segment_penalty,
         n_rows=n,
+        validation={},
     )
     return model.with_learned(scorer)

@@ -630,7 +630,6 @@ def learn(
     workers (:func:`custsuccess.distributed.learn`): the frames stay there and the
     optimiser adds the partitions' losses and gradients.
     """
-    require_dataset(dataset, "dataset", "learn()")
     from custsuccess.health.model import HealthModel
 
     if getattr(dataset, "_custsuccess_partitioned", False):
@@ -642,6 +641,7 @@ def learn(
             model=model, kinds=kinds, window_days=window_days, penalty=penalty,
             segment_penalty=segment_penalty, good_ratio=good_ratio, poor_ratio=poor_ratio,
         )  # fmt: skip
+    require_dataset(dataset, "dataset", "learn()")
     if model is None:
         model = HealthModel.default(registry)
     elif model.learned is not None:
