@@ -16,13 +16,13 @@ import pytest
 from custsuccess import churn, metrics
 from custsuccess.cli import (
     DemoReport,
-    _Progress,
     demo_report,
     main,
     neutralize,
     read_csv_dataset,
     write_csv_dataset,
 )
+from custsuccess.cli.output import Progress
 from custsuccess.dataset import Dataset
 from custsuccess.demo import DEFAULT_END, generate
 from custsuccess.errors import ValidationError
@@ -115,16 +115,16 @@ def test_csv_files_read_as_the_records_say(files: dict[str, Path]) -> None:
     ],
 )
 def test_moments(text: str, utc: str) -> None:
-    from custsuccess.cli import _parse_moment
+    from custsuccess.cli.csvfiles import parse_moment
 
-    assert _parse_moment(text) == np.datetime64(utc, "us")
+    assert parse_moment(text) == np.datetime64(utc, "us")
 
 
 @pytest.mark.parametrize("text", ["2024-03-31T12:00", "31/03/2024", "2024-02-30", "now", ""])
 def test_not_moments(text: str) -> None:
-    from custsuccess.cli import _parse_moment
+    from custsuccess.cli.csvfiles import parse_moment
 
-    assert _parse_moment(text) is None
+    assert parse_moment(text) is None
 
 
 def test_csv_round_trip_of_the_demo(tmp_path: Path) -> None:
@@ -495,11 +495,11 @@ def test_demo_report_figures_equal_the_library(demo_300: tuple[Dataset, DemoRepo
     ],
 )
 def test_last_full_month_and_quarter(as_of: str, month: str, quarter: str) -> None:
-    from custsuccess.cli import _previous_period
+    from custsuccess.cli.demo import previous_period
 
     t = np.datetime64(as_of, "us")
-    assert _previous_period(t, "month") == np.datetime64(month, "us")
-    assert _previous_period(t, "quarter") == np.datetime64(quarter, "us")
+    assert previous_period(t, "month") == np.datetime64(month, "us")
+    assert previous_period(t, "quarter") == np.datetime64(quarter, "us")
 
 
 def test_demo_prints_every_section_and_saves_the_store(
@@ -778,18 +778,18 @@ class _Tty(io.StringIO):
 
 def test_progress_bar_only_on_a_terminal_for_long_work() -> None:
     stream = _Tty()
-    with _Progress(2, expected_seconds=5, stream=stream) as p:
+    with Progress(2, expected_seconds=5, stream=stream) as p:
         p.step("scoring the accounts")
         p.step("second step")
     assert p.enabled
     assert "scoring the accounts" in stream.getvalue()
     quiet = io.StringIO()  # not a terminal
-    with _Progress(2, expected_seconds=5, stream=quiet) as p:
+    with Progress(2, expected_seconds=5, stream=quiet) as p:
         p.step("scoring")
     assert not p.enabled
     assert quiet.getvalue() == ""
     short = _Tty()  # a terminal, but quick work
-    with _Progress(2, expected_seconds=0.2, stream=short) as p:
+    with Progress(2, expected_seconds=0.2, stream=short) as p:
         p.step("scoring")
     assert not p.enabled
     assert short.getvalue() == ""
@@ -799,7 +799,7 @@ def test_progress_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("rich", "rich.console", "rich.progress"):
         monkeypatch.setitem(sys.modules, name, None)
     stream = _Tty()
-    with _Progress(2, expected_seconds=5, stream=stream) as p:
+    with Progress(2, expected_seconds=5, stream=stream) as p:
         p.step("scoring")
     assert not p.enabled
     assert stream.getvalue() == ""

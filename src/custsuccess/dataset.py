@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly, readonly_field, readonly_mapping
 from custsuccess.errors import ValidationError
 from custsuccess.models import (
     Customer,
@@ -259,7 +260,7 @@ class Categorical:
     ['pro', None, 'basic', 'pro']
     """
 
-    codes: I32Array
+    codes: I32Array = attrs.field(converter=readonly_field)
     categories: tuple[str, ...]
 
     @classmethod
@@ -310,14 +311,16 @@ class Categorical:
 
 @attrs.frozen(slots=True, eq=False)
 class CustomerTable:
-    """One row per customer, sorted by ``ids``."""
+    """One row per customer, sorted by ``ids``. Every array is read-only."""
 
-    ids: StrArray
-    created_at: TimeArray
-    name: ObjArray
+    ids: StrArray = attrs.field(converter=readonly_field)
+    created_at: TimeArray = attrs.field(converter=readonly_field)
+    name: ObjArray = attrs.field(converter=readonly_field)
     segment: Categorical
     plan: Categorical
-    attributes: Mapping[str, npt.NDArray[Any]] = attrs.field(factory=dict)
+    attributes: Mapping[str, npt.NDArray[Any]] = attrs.field(
+        factory=dict, converter=readonly_mapping
+    )
     #: The account's success manager (all missing when the data names none).
     owner: Categorical = attrs.field(
         default=attrs.Factory(lambda self: Categorical.missing(len(self.ids)), takes_self=True)
@@ -327,7 +330,8 @@ class CustomerTable:
     parent: I32Array = attrs.field(
         default=attrs.Factory(
             lambda self: np.full(len(self.ids), -1, dtype=np.int32), takes_self=True
-        )
+        ),
+        converter=readonly_field,
     )
 
     def __len__(self) -> int:
@@ -355,28 +359,32 @@ class CustomerTable:
 
 @attrs.frozen(slots=True, eq=False)
 class SubscriptionTable:
-    """Subscriptions sorted by (customer index, start, id). ``ended_at`` is NaT while active."""
+    """Subscriptions sorted by (customer index, start, id). ``ended_at`` is NaT while active.
+    Every array is read-only."""
 
-    ids: StrArray
-    customer: I32Array
+    ids: StrArray = attrs.field(converter=readonly_field)
+    customer: I32Array = attrs.field(converter=readonly_field)
     plan: Categorical
-    mrr: FloatArray
+    mrr: FloatArray = attrs.field(converter=readonly_field)
     currency: Categorical
-    started_at: TimeArray
-    ended_at: TimeArray
+    started_at: TimeArray = attrs.field(converter=readonly_field)
+    ended_at: TimeArray = attrs.field(converter=readonly_field)
     cancel_reason: Categorical
     n_customers: int
     #: Months per billing interval (1 month, 3 quarter, 12 year); ``mrr`` is monthly.
     interval_months: npt.NDArray[np.int8] = attrs.field(
-        default=attrs.Factory(lambda self: np.ones(len(self.ids), dtype=np.int8), takes_self=True)
+        default=attrs.Factory(lambda self: np.ones(len(self.ids), dtype=np.int8), takes_self=True),
+        converter=readonly_field,
     )
     #: End of the current term (NaT when the data gives none).
     renews_at: TimeArray = attrs.field(
-        default=attrs.Factory(lambda self: np.full(len(self.ids), NAT), takes_self=True)
+        default=attrs.Factory(lambda self: np.full(len(self.ids), NAT), takes_self=True),
+        converter=readonly_field,
     )
     #: Whether the contract renews by itself at ``renews_at``.
     auto_renew: npt.NDArray[np.bool_] = attrs.field(
-        default=attrs.Factory(lambda self: np.ones(len(self.ids), dtype=bool), takes_self=True)
+        default=attrs.Factory(lambda self: np.ones(len(self.ids), dtype=bool), takes_self=True),
+        converter=readonly_field,
     )
 
     def __len__(self) -> int:
@@ -417,14 +425,14 @@ class EventTable:
     """Events sorted by (customer index, time).
 
     ``kind`` is a code into ``kinds``; ``value`` is NaN where an event has none; each
-    property is a :class:`Categorical` aligned with the events.
+    property is a :class:`Categorical` aligned with the events. Every array is read-only.
     """
 
-    customer: I32Array
-    kind: npt.NDArray[np.int16]
-    time: TimeArray
-    value: FloatArray
-    properties: Mapping[str, Categorical]
+    customer: I32Array = attrs.field(converter=readonly_field)
+    kind: npt.NDArray[np.int16] = attrs.field(converter=readonly_field)
+    time: TimeArray = attrs.field(converter=readonly_field)
+    value: FloatArray = attrs.field(converter=readonly_field)
+    properties: Mapping[str, Categorical] = attrs.field(converter=readonly_mapping)
     kinds: tuple[str, ...]
     n_customers: int
 
@@ -483,6 +491,7 @@ class _Shared:
     """State shared by a dataset and all its views: per-kind event indexes, built lazily."""
 
     kind_index: dict[int, npt.NDArray[np.intp]] = attrs.field(factory=dict)
+    latest: list[np.datetime64 | None] = attrs.field(factory=list)  # [] until computed
 
 
 class Dataset:
@@ -499,7 +508,9 @@ class Dataset:
     (['a', 'b'], [1, 2])
     """
 
-    __slots__ = ("_customers", "_events", "_hi", "_lo", "_shared", "_subscriptions")
+    __slots__ = (
+        "_customers", "_events", "_hi", "_lo", "_observed", "_shared", "_subscriptions",
+    )
 
     def __init__(
         self,
@@ -520,6 +531,7 @@ class Dataset:
         self._events = events
         self._lo: np.datetime64 | None = None
         self._hi: np.datetime64 | None = None  # exclusive upper bound
+        self._observed: np.datetime64 | None = None  # set by with_observation_end
         self._shared = _Shared()
         if validate:
             _validate_tables(customers, subscriptions, events)
@@ -670,6 +682,50 @@ class Dataset:
         return None if self._hi is None else self._hi - ONE_US
 
     @property
+    def observation_end(self) -> np.datetime64 | None:
+        """The last moment the data is known to cover (inclusive).
+
+        Set with :meth:`with_observation_end`; by default the last moment recorded in the
+        data (the latest event, subscription start or subscription end), None for a
+        dataset with no events and no subscriptions. Views (:meth:`until`,
+        :meth:`between`) and slices keep it. Churn labels need it: an account whose
+        horizon ``(t, t + h]`` runs past it is censored, not retained (training frames
+        and backtests leave such rows out).
+
+        >>> from datetime import datetime, timezone
+        >>> from custsuccess import Customer, Event
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> ds = Dataset.from_records([Customer("a", t)], events=[Event("a", "login", t)])
+        >>> ds.observation_end
+        np.datetime64('2024-01-01T00:00:00.000000')
+        >>> ds.with_observation_end("2024-03-01T00:00:00Z").until(t).observation_end
+        np.datetime64('2024-03-01T00:00:00.000000')
+        """
+        if self._observed is not None:
+            return self._observed
+        cached = self._shared.latest
+        if not cached:
+            cached.append(_latest_moment(self._subscriptions, self._events))
+        return cached[0]
+
+    def with_observation_end(self, moment: datetime | np.datetime64 | str) -> Dataset:
+        """A view of this dataset whose :attr:`observation_end` is ``moment``.
+
+        ``moment`` must not be before the last moment recorded in the data (the data
+        cannot stop being observed before something it records happened).
+        """
+        t = to_datetime64(moment, "observation_end")
+        latest = _latest_moment(self._subscriptions, self._events)
+        if latest is not None and t < latest:
+            raise ValidationError(
+                f"observation_end {t}Z is before the last moment recorded in the data "
+                f"({latest}Z)"
+            )
+        view = self._view(None, None)
+        view._observed = t
+        return view
+
+    @property
     def subscriptions(self) -> SubscriptionTable:
         """Subscriptions as they stood at the end of the window.
 
@@ -757,6 +813,7 @@ class Dataset:
         view._subscriptions = self._subscriptions
         view._events = self._events
         view._shared = self._shared
+        view._observed = self._observed
         view._lo = lo if self._lo is None else (self._lo if lo is None else max(lo, self._lo))
         view._hi = hi if self._hi is None else (self._hi if hi is None else min(hi, self._hi))
         return view
@@ -817,6 +874,7 @@ class Dataset:
         view._events = self._events.take(
             slice(int(e_off[start]), int(e_off[stop])), customer_shift=start, n_customers=size
         )
+        view._observed = self.observation_end
         view._shared = _Shared()
         view._lo, view._hi = self._lo, self._hi
         return view
@@ -829,7 +887,10 @@ class Dataset:
     # ----------------------------------------------------------------- export
 
     def to_columns(self) -> dict[str, dict[str, npt.NDArray[Any]]]:
-        """The data (within the window) as columns that :meth:`from_columns` reads back."""
+        """The data (within the window) as columns that :meth:`from_columns` reads back.
+
+        The arrays are read-only (several share the dataset's memory): copy one to change it.
+        """
         c = self._customers
         s = self.subscriptions
         e = self.events
@@ -876,7 +937,13 @@ class Dataset:
         }
         for name, column in e.properties.items():
             events[name] = column.decode()
-        return {"customers": customers, "subscriptions": subscriptions, "events": events}
+        # read-only, like every array handed out (some share the dataset's memory)
+        return {
+            table: {name: readonly(column) for name, column in columns.items()}
+            for table, columns in (
+                ("customers", customers), ("subscriptions", subscriptions), ("events", events)
+            )
+        }
 
     def to_records(self) -> tuple[list[Customer], list[Subscription], list[Event]]:
         """The data (within the window) as model objects. A Python loop: not for big data."""
@@ -971,6 +1038,22 @@ class Dataset:
 
     def __len__(self) -> int:
         return self.n_customers
+
+
+def _latest_moment(subs: SubscriptionTable, events: EventTable) -> np.datetime64 | None:
+    """The last moment the tables record: an event, a subscription start or end."""
+    candidates = []
+    if len(events):
+        candidates.append(events.time.max())
+    if len(subs):
+        candidates.append(subs.started_at.max())
+        ended = subs.ended_at[~np.isnat(subs.ended_at)]
+        if ended.size:
+            candidates.append(ended.max())
+    if not candidates:
+        return None
+    latest: np.datetime64 = max(candidates).astype(DT64)
+    return latest
 
 
 def _py(value: Any) -> Any:

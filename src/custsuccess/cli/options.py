@@ -1,0 +1,183 @@
+"""What the commands share: the command contract and exit statuses, option types, the
+data-source and output options, and loading the dataset they name."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NamedTuple, TextIO
+
+from custsuccess.cli.csvfiles import InputError, parse_moment, read_csv_dataset
+from custsuccess.errors import CustSuccessError, ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from custsuccess.dataset import Dataset
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "Command",
+    "Handler",
+    "UsageError",
+    "add_output",
+    "add_source",
+    "default_store_path",
+    "latest_moment",
+    "load",
+    "moment_arg",
+    "non_negative_int",
+    "positive_int",
+    "source_seconds",
+]
+
+
+Handler = Callable[[argparse.Namespace, TextIO], int]
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_INVALID: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+
+class Command(NamedTuple):
+    """A subcommand: its name, one-line help, and functions to configure and run it."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Handler
+
+
+def moment_arg(text: str) -> np.datetime64:
+    value = parse_moment(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (2024-03-31) or a date and time with Z or an offset "
+            f"(2024-03-31T12:00:00Z), got {text!r}"
+        )
+    return value
+
+
+def default_store_path() -> Path:
+    """Where ``custsuccess demo`` keeps its database: ``demo.sqlite`` in the user's cache
+    directory: ``$XDG_CACHE_HOME/custsuccess`` when that variable is set, else
+    ``%LOCALAPPDATA%\\custsuccess\\Cache`` on Windows, ``~/Library/Caches/custsuccess``
+    on macOS and ``~/.cache/custsuccess`` elsewhere."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        base = Path(xdg) / "custsuccess"
+    elif sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"]) / "custsuccess" / "Cache"
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches" / "custsuccess"
+    else:
+        base = Path.home() / ".cache" / "custsuccess"
+    return base / "demo.sqlite"
+
+
+def add_source(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "data", "read the data from CSV files (columns in docs/cli.md) or from a store"
+    )
+    group.add_argument("--customers", metavar="CSV", help="customers file (required with CSV)")
+    group.add_argument("--subscriptions", metavar="CSV", help="subscriptions file")
+    group.add_argument("--events", metavar="CSV", help="events file")
+    group.add_argument("--db", metavar="PATH", help="a SQLite store (custsuccess demo makes one)")
+    parser.add_argument(
+        "--as-of", type=moment_arg, metavar="DATE",
+        help="the moment of the analysis: 2024-03-31 (midnight UTC) or 2024-03-31T12:00Z "
+        "(default: the latest moment in the data)",
+    )
+
+
+def latest_moment(dataset: Dataset) -> np.datetime64:
+    import numpy as np
+
+    subs = dataset.subscriptions
+    parts = [
+        dataset.customers.created_at, dataset.events.time, subs.started_at,
+        subs.ended_at[~np.isnat(subs.ended_at)],
+    ]
+    latest = [p.max() for p in parts if p.size]
+    if not latest:
+        raise ValidationError("the data holds no customers: nothing to analyse")
+    latest_moment: np.datetime64 = max(latest)
+    return latest_moment
+
+
+def load(args: argparse.Namespace) -> tuple[Dataset, np.datetime64]:
+    """The dataset of the source options and the moment of the analysis."""
+    csv_given = [o for o in ("customers", "subscriptions", "events") if getattr(args, o)]
+    if args.db and csv_given:
+        raise UsageError(
+            f"give either --db or CSV files, not both (got --db and --{csv_given[0]})"
+        )
+    if args.db:
+        from custsuccess.store import SQLiteStore
+
+        path = Path(args.db)
+        if not path.is_file():
+            raise InputError(f"{args.db}: no such database file")
+        try:
+            with SQLiteStore(path) as store:
+                dataset = store.load()
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{args.db}: not a readable custsuccess database ({exc})") from None
+    elif args.customers:
+        dataset = read_csv_dataset(args.customers, args.subscriptions, args.events)
+    elif csv_given:
+        raise UsageError(f"--{csv_given[0]} needs --customers too")
+    else:
+        raise UsageError("no data: give --customers CSV (with --subscriptions and --events) "
+                          "or --db PATH")
+    as_of = args.as_of if args.as_of is not None else latest_moment(dataset)
+    return dataset, as_of
+
+
+class UsageError(CustSuccessError):
+    """Options that do not go together (exit status 2, like argparse's own errors)."""
+
+
+def add_output(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    parser.add_argument(
+        "--format", choices=formats, default=formats[0],
+        help=f"output format (default: {formats[0]})",
+    )
+    parser.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def source_seconds(args: argparse.Namespace) -> float:
+    """A rough guess of the seconds reading and analysing the source takes."""
+    size = 0
+    for option in ("customers", "subscriptions", "events", "db"):
+        path = getattr(args, option, None)
+        if isinstance(path, str):
+            with contextlib.suppress(OSError):
+                size += os.path.getsize(path)
+    return size / 4e6
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
