@@ -116,3 +116,16 @@ def test_the_reports_own_churn_probability_is_used_when_present() -> None:
 def test_bad_input_is_named(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         upcoming_renewals(report(), **kwargs)
+
+
+def test_renewals_of_accounts_without_an_owner_group_last_under_none() -> None:
+    t = T0
+    ds = Dataset.from_records(
+        [Customer("a", t, owner="zoe"), Customer("b", t)],
+        [Subscription("sa", "a", "p", 10.0, "USD", t, renews_at=d(10)),
+         Subscription("sb", "b", "p", 30.0, "USD", t, renews_at=d(20))],
+    )
+    r = upcoming_renewals(HealthModel([RecencyRule()]).score(ds, AS_OF))
+    owners = r.by_owner()
+    assert owners.keys.tolist() == ["zoe", None]
+    assert owners.mrr.tolist() == [10.0, 30.0]
