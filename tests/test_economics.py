@@ -10,6 +10,7 @@ import pytest
 from custsuccess import Customer, Dataset, Event, Subscription, ValidationError
 from custsuccess.metrics import compute
 from custsuccess.metrics.economics import (
+    AverageOrderValue,
     average_order_value,
     cac_payback_months,
     funnel_conversion,
@@ -58,7 +59,7 @@ def test_funnel_order_matters_and_bad_stages_are_named() -> None:
     f = funnel_conversion(funnel_data(), ["page_view", "subscribed"])
     assert f.reached.tolist() == [4, 2]
     with pytest.raises(ValidationError, match=r"stages must be a non-empty list"):
-        funnel_conversion(funnel_data(), "signup")  # type: ignore[arg-type]
+        funnel_conversion(funnel_data(), "signup")
     with pytest.raises(ValidationError, match=r"stages\[1\] must be a stage name"):
         funnel_conversion(funnel_data(), ["signup", ""])
     unknown = funnel_conversion(funnel_data(), ["signup", "webinar"])
@@ -77,7 +78,9 @@ def test_average_order_value_and_trend() -> None:
     assert a.aov.tolist() == [15.0, 40.0, 50.0]
     # least-squares slope of (0, 15), (1, 40), (2, 50): 17.5 a month
     assert a.trend == pytest.approx(17.5)
-    assert compute("average_order_value", ds).orders.tolist() == [2, 1, 2]
+    by_name = compute("average_order_value", ds)
+    assert isinstance(by_name, AverageOrderValue)
+    assert by_name.orders.tolist() == [2, 1, 2]
 
 
 def test_revenue_concentration_by_hand() -> None:
