@@ -1,7 +1,7 @@
 """Built-in health rules: a plugin module on the ``register_health_rules`` hook.
 
 Registers one instance of each rule of :mod:`custsuccess.health.rules` with its default
-parameters: ``usage.recency``, ``usage.frequency``, ``usage.trend``,
+parameters: ``usage.recency``, ``usage.frequency``, ``usage.trend``, ``usage.volume``,
 ``onboarding.progress``, ``survey.nps``, ``support.responsiveness``,
 ``billing.payment_failures``, ``advocacy.referrals`` and ``adoption.breadth``; and the
 user rules of :mod:`custsuccess.health.user_rules` (``users.stickiness``,

@@ -39,7 +39,8 @@ def _target(path: str) -> Callable[..., Any]:
 class DatasetMetric:
     """A metric computed by a function ``function(dataset, **options)`` of
     :mod:`custsuccess.metrics` (a dotted path, imported on first use), optionally
-    followed by ``post(result, dataset) -> value``.
+    followed by ``post(result, dataset) -> value``. ``allow_inf``: the result may hold
+    infinities (see :func:`custsuccess.plugins.check_metric_result`).
 
     Unknown options raise :class:`~custsuccess.errors.ValidationError` listing the
     options the function accepts.
@@ -49,6 +50,7 @@ class DatasetMetric:
     description: str
     function: str
     post: Callable[[Any, Dataset], object] | None = None
+    allow_inf: bool = False
 
     def options(self) -> tuple[str, ...]:
         """The options :meth:`compute` accepts."""
@@ -61,13 +63,10 @@ class DatasetMetric:
 
     def compute(self, dataset: Dataset, **options: Any) -> object:
         """Compute the metric on ``dataset``."""
-        from custsuccess.dataset import Dataset
+        from custsuccess.dataset import require_dataset
         from custsuccess.errors import ValidationError
 
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(
-                f"metric {self.name!r} needs a Dataset, got {type(dataset).__name__}"
-            )
+        require_dataset(dataset, "dataset", f"metric {self.name!r}")
         function = _target(self.function)
         signature = inspect.signature(function)
         accepts_any = any(
@@ -150,12 +149,14 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "revenue_churn",
         "Gross and net revenue churn, GRR, NRR and quick ratio per period.",
         _M + "revenue.revenue_rates",
+        allow_inf=True,  # the quick ratio of a period that lost nothing
     ),
     DatasetMetric(
         "quick_ratio",
         "SaaS quick ratio (MRR gained / MRR lost) per period.",
         _M + "revenue.revenue_rates",
         _series("quick_ratio", "quick_ratio"),
+        allow_inf=True,
     ),
     DatasetMetric(
         "arpa",

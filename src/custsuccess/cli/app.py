@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from custsuccess import __version__
-from custsuccess.cli import churn, demo, metrics, plugins, score
+from custsuccess.cli import churn, demo, learn, metrics, plugins, score
 from custsuccess.cli.options import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, Command, Handler
 from custsuccess.cli.output import OutputError
 from custsuccess.errors import CustSuccessError
@@ -25,7 +25,8 @@ __all__ = [
 
 
 COMMANDS: tuple[Command, ...] = (
-    demo.COMMAND, score.COMMAND, metrics.COMMAND, churn.COMMAND, plugins.COMMAND,
+    demo.COMMAND, score.COMMAND, learn.LEARN, learn.BACKTEST, metrics.COMMAND, churn.COMMAND,
+    plugins.COMMAND,
 )
 
 

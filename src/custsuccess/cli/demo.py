@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TextIO
 
-from custsuccess.cli.csvfiles import write_csv_dataset
 from custsuccess.cli.options import (
     EXIT_OK,
     Command,
@@ -20,6 +19,7 @@ from custsuccess.cli.options import (
 )
 from custsuccess.cli.output import OutputError, Progress, money, pct, stamp, text_table
 from custsuccess.errors import CustSuccessError
+from custsuccess.io.csvfiles import write_csv_dataset
 
 if TYPE_CHECKING:
     import numpy as np

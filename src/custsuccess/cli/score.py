@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from custsuccess.cli.csvfiles import InputError
 from custsuccess.cli.options import (
     EXIT_OK,
     Command,
@@ -27,6 +28,7 @@ from custsuccess.cli.output import (
     write_csv,
     write_json,
 )
+from custsuccess.io.csvfiles import InputError
 
 if TYPE_CHECKING:
 
@@ -84,6 +86,7 @@ def _run_score(args: argparse.Namespace, out: TextIO) -> int:
     import numpy as np
 
     from custsuccess.health import HealthModel
+    from custsuccess.io.quality import BlindModelWarning
     from custsuccess.plugins import Registry
 
     with Progress(3, expected_seconds=source_seconds(args)) as progress:
@@ -97,7 +100,16 @@ def _run_score(args: argparse.Namespace, out: TextIO) -> int:
             model = HealthModel.from_toml(args.config, registry=registry)
         else:
             model = HealthModel.default(registry)
-        report = model.score(dataset, as_of, include_churned=args.include_churned)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BlindModelWarning)
+            report = model.score(dataset, as_of, include_churned=args.include_churned)
+    for warning in caught:
+        if issubclass(warning.category, BlindModelWarning):
+            print(f"custsuccess: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     if args.customer:
         rows = [report.row(c) for c in args.customer]
         report = report.take(np.asarray(rows, dtype=np.intp))

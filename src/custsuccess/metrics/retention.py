@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics._validate import as_count, as_fraction, choice
@@ -228,6 +229,7 @@ def customer_flow(
     >>> f.retention_rate.tolist()  # February: ((2 - 1) / 2) x 100
     [nan, 50.0]
     """
+    require_dataset(dataset, "dataset", "customer_flow()")
     from custsuccess.metrics.revenue import CHURN, NEW, REACTIVATION, mrr_movements
 
     choice(method, "method", CHURN_METHODS)

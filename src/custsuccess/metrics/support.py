@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.models import SUPPORT_CHANNELS, EventKind
@@ -343,6 +344,7 @@ def support_response_times(
     phone           2           0   210.0            0.5
     chat            1           1     NaN            0.0
     """
+    require_dataset(dataset, "dataset", "support_response_times()")
     goal = _resolve_targets(targets)
     ev = dataset.events_of(
         EventKind.SUPPORT_REQUEST, EventKind.SUPPORT_REPLY, properties=("ticket", "channel")
