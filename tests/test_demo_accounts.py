@@ -4,7 +4,9 @@ present, seeded, and leaving the demo's other figures as they were."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from custsuccess import Registry
 from custsuccess.demo import OWNERS, generate
 from custsuccess.metrics.service import csat, resolution_times
 from custsuccess.metrics.users import user_activity
@@ -60,3 +62,25 @@ def test_service_events_when_asked() -> None:
     s = csat(ds)
     assert s.n > 0
     assert 0 < s.share_good < 1
+
+
+def test_the_demo_command_shows_the_books_and_renewals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from custsuccess.cli import main
+    from custsuccess.cli.demo import demo_report
+    from custsuccess.demo import DEFAULT_END
+    from custsuccess.metrics import customer_mrr
+
+    assert main(["demo", "--customers", "300", "--no-save"]) == 0
+    out = capsys.readouterr().out
+    assert "Books of business" in out
+    assert "Renewals in the next 90 days:" in out
+    ds = generate(300, seed=0)
+    figures = demo_report(ds, DEFAULT_END, registry=Registry(entry_points=False))
+    assert [b[0] for b in figures.books][-1] is None
+    assert sum(b[1] for b in figures.books) == sum(figures.tier_counts.values())
+    scored_mrr = customer_mrr(ds.until(DEFAULT_END), DEFAULT_END).sum()
+    assert sum(b[2] for b in figures.books) == pytest.approx(scored_mrr)
+    count, renewing, poor = figures.renewals
+    assert 0 <= poor <= renewing
