@@ -83,4 +83,5 @@ def test_the_demo_command_shows_the_books_and_renewals(
     scored_mrr = customer_mrr(ds.until(DEFAULT_END), DEFAULT_END).sum()
     assert sum(b[2] for b in figures.books) == pytest.approx(scored_mrr)
     count, renewing, poor = figures.renewals
+    assert count >= 0
     assert 0 <= poor <= renewing
