@@ -609,7 +609,7 @@ def test_metrics_dashboard_json_equals_the_library(
     for i, p in enumerate(periods):
         assert p["customers_end"] == flow.customers_end[i]
         assert p["churn_rate"] == pytest.approx(flow.churn_rate[i])
-        assert p["retention_rate"] == pytest.approx(flow.retention_rate[i] / 100)
+        assert p["retention_rate"] == pytest.approx(flow.retention_rate[i])
         assert p["churned_mrr"] == moves.churn[i]
         assert p["closing_mrr"] == moves.closing[i]
 

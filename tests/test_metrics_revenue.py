@@ -234,8 +234,8 @@ def test_customer_flow_hand_worked(story: Dataset) -> None:
     assert f.churn_rate.tolist()[2] == pytest.approx(1 / 3)
     founding = customer_flow(story, start=JAN, end="2024-04-30T00:00:00Z", method="founding")
     assert founding.churn_rate.tolist()[2] == pytest.approx(1 / 4)
-    # retention March: ((3 - 1) / 3) x 100
-    assert f.retention_rate[2] == pytest.approx(200 / 3)
+    # retention March: (3 - 1) / 3, a fraction
+    assert f.retention_rate[2] == pytest.approx(2 / 3)
     assert f.to_frame().shape == (4, 6)
 
 
@@ -343,7 +343,7 @@ def _check_bounds(ds: Dataset) -> None:
     """Rates of every dataset-level revenue metric stay within their documented bounds."""
     lo, hi = "2024-01-01T00:00:00Z", "2024-09-30T00:00:00Z"
     flow = customer_flow(ds, start=lo, end=hi)
-    for rate, top in ((flow.churn_rate, 1.0), (flow.retention_rate, 100.0)):
+    for rate, top in ((flow.churn_rate, 1.0), (flow.retention_rate, 1.0)):
         ok = rate[~np.isnan(rate)]
         assert np.all((ok >= 0) & (ok <= top))
     assert (flow.customers_end == flow.customers_start - flow.lost + flow.new).all()

@@ -39,7 +39,9 @@ def _target(path: str) -> Callable[..., Any]:
 class DatasetMetric:
     """A metric computed by a function ``function(dataset, **options)`` of
     :mod:`custsuccess.metrics` (a dotted path, imported on first use), optionally
-    followed by ``post(result, dataset) -> value``.
+    followed by ``post(result, dataset) -> value``. ``unit`` is the unit of a result
+    that is a single number (see :mod:`custsuccess.units`); results with fields declare
+    their own.
 
     Unknown options raise :class:`~custsuccess.errors.ValidationError` listing the
     options the function accepts.
@@ -49,6 +51,7 @@ class DatasetMetric:
     description: str
     function: str
     post: Callable[[Any, Dataset], object] | None = None
+    unit: str | None = None
 
     def options(self) -> tuple[str, ...]:
         """The options :meth:`compute` accepts."""
@@ -94,8 +97,10 @@ def _field(name: str) -> Callable[[Any, Dataset], object]:
 def _series(name: str, field: str) -> Callable[[Any, Dataset], object]:
     def pick(result: Any, dataset: Dataset) -> object:
         from custsuccess.metrics.periods import PeriodSeries
+        from custsuccess.units import units_of
 
-        return PeriodSeries(name, result.periods, getattr(result, field))
+        unit = units_of(result).get(field, "number")
+        return PeriodSeries(name, result.periods, getattr(result, field), unit)
 
     return pick
 
@@ -116,7 +121,7 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
     ),
     DatasetMetric(
         "retention_rate",
-        "Customer retention rate ((CE - CN) / CS) x 100 per period.",
+        "Customer retention rate (CE - CN) / CS per period (a fraction).",
         _M + "retention.customer_flow",
     ),
     DatasetMetric(
@@ -176,30 +181,35 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Customers with 2 or more purchases / customers with 1 or more.",
         _M + "engagement.engagement_of",
         _field("repeat_purchase_rate"),
+        "fraction",
     ),
     DatasetMetric(
         "referral_rate",
         "Share of customers who referred at least one customer.",
         _M + "engagement.engagement_of",
         _field("referral_rate"),
+        "fraction",
     ),
     DatasetMetric(
         "average_time_on_site",
         "Mean visit duration in seconds.",
         _M + "engagement.engagement_of",
         _field("average_time_on_site"),
+        "seconds",
     ),
     DatasetMetric(
         "pages_per_visit",
         "Page views per visit.",
         _M + "engagement.engagement_of",
         _field("pages_per_visit"),
+        "number",
     ),
     DatasetMetric(
         "cart_adds_per_customer",
         "Items added to cart per customer.",
         _M + "engagement.engagement_of",
         _field("cart_adds_per_customer"),
+        "number",
     ),
     DatasetMetric(
         "support_response_times",

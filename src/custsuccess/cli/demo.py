@@ -281,7 +281,7 @@ def render_demo_report(report: DemoReport, *, top_reasons: int = 6) -> str:
         ["at start", "new", "lost", "at end", "churn rate", "retention rate"],
         [[f"{report.customers_start:,}", f"{report.customers_new:,}",
           f"{report.customers_lost:,}", f"{report.customers_end:,}",
-          pct(report.churn_rate, 2), pct(report.retention_rate / 100, 2)]],
+          pct(report.churn_rate, 2), pct(report.retention_rate, 2)]],
     ))
     lines.append("")
     lines.append(f"MRR movements, {report.month}")

@@ -203,17 +203,22 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def format_value(header: str, value: Any) -> str:
+def format_value(value: Any, unit: str | None = None) -> str:
+    """A value for people, by its declared unit (:mod:`custsuccess.units`): a
+    ``fraction`` in percent, ``money`` with thousands separators and no decimals,
+    anything else as a plain number. Never guessed from a column's name."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if isinstance(value, float):
-        if header.endswith(("_rate", "grr", "nrr", "churn")) or header in ("share",):
-            return pct(value)
-        if "mrr" in header or header == "arpa" or header.startswith("mrr"):
-            return money(value)
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, (int, float)):
+        if unit == "fraction":
+            return pct(float(value))
+        if unit == "money":
+            return money(float(value))
+        if isinstance(value, int):
+            return f"{value:,}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
     return str(value)

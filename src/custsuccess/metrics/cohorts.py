@@ -15,7 +15,8 @@ Cells after the last period are not observed: counts 0, rates NaN, ``observed`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -38,6 +39,15 @@ IntArray = npt.NDArray[np.int64]
 @attrs.frozen(slots=True, eq=False)
 class CohortRetention:
     """Cohort x offset matrices (shape ``(len(periods), len(periods))``); see the module."""
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "size": "count",
+        "customers": "count",
+        "customer_rate": "fraction",
+        "mrr": "money",
+        "mrr_rate": "fraction",
+    }
 
     periods: Periods
     cohort_by: str

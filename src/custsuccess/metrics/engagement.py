@@ -13,8 +13,8 @@ purchases).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
@@ -169,6 +169,17 @@ class EmailRates:
     ``click_to_open_rate = clicked / opened`` (clicks per open). NaN when the base is 0.
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "open_rate": "fraction",
+        "click_through_rate": "fraction",
+        "click_to_open_rate": "fraction",
+        "sent": "count",
+        "delivered": "count",
+        "opened": "count",
+        "clicked": "count",
+    }
+
     open_rate: float
     click_through_rate: float
     click_to_open_rate: float
@@ -290,6 +301,14 @@ class Stickiness:
     period's observed days), ``mau`` (distinct active customers in the period) and
     ``stickiness = dau / mau`` (NaN when nobody was active)."""
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "dau": "number",
+        "mau": "count",
+        "stickiness": "fraction",
+        "days": "days",
+    }
+
     periods: Periods
     dau: FloatArray
     mau: IntArray
@@ -400,6 +419,16 @@ def _distinct_sorted(key: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
 @attrs.frozen(slots=True)
 class EngagementSummary:
     """Engagement of a dataset's customers over its window (see :func:`engagement_of`)."""
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "customers": "count",
+        "average_time_on_site": "seconds",
+        "pages_per_visit": "number",
+        "cart_adds_per_customer": "number",
+        "repeat_purchase_rate": "fraction",
+        "referral_rate": "fraction",
+    }
 
     customers: int
     average_time_on_site: float

@@ -8,7 +8,8 @@ suggests surveying every quarter (hence ``freq="quarter"`` by default per period
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 import numpy as np
@@ -35,6 +36,15 @@ class NpsResult:
 
     ``score`` is in points, -100 to 100, and NaN when there are no answers (``n == 0``).
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "score": "points",
+        "promoters": "count",
+        "passives": "count",
+        "detractors": "count",
+        "n": "count",
+    }
 
     score: float
     promoters: int
@@ -117,6 +127,15 @@ class NpsByPeriod:
 
     ``score`` is NaN for a period without answers (its ``n`` is 0).
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "score": "points",
+        "promoters": "count",
+        "passives": "count",
+        "detractors": "count",
+        "n": "count",
+    }
 
     periods: Periods
     score: FloatArray

@@ -28,7 +28,8 @@ exactly, per customer and in total, before conversion to float.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
@@ -416,6 +417,14 @@ class MrrSeries:
     """MRR per period: opening (first instant) and closing (exclusive end) MRR, the
     number of paying customers at closing and ARPA at closing (NaN with none)."""
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "opening": "money",
+        "closing": "money",
+        "customers": "count",
+        "arpa": "money",
+    }
+
     periods: Periods
     currency: str | None
     opening: FloatArray
@@ -455,6 +464,23 @@ class MrrMovements:
     ``customer_opening`` / ``customer_closing`` hold every customer's MRR at the first
     and the last boundary.
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "opening": "money",
+        "new": "money",
+        "expansion": "money",
+        "contraction": "money",
+        "churn": "money",
+        "reactivation": "money",
+        "closing": "money",
+        "counts": "count",
+        "amount": "money",
+        "before": "money",
+        "after": "money",
+        "customer_opening": "money",
+        "customer_closing": "money",
+    }
 
     periods: Periods
     currency: str | None
@@ -726,6 +752,15 @@ class RevenueRates:
     NaN where opening MRR is 0 (no rate: nothing to retain), ``inf`` quick ratio where
     nothing was lost but something gained, NaN where nothing moved.
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "grr": "fraction",
+        "nrr": "fraction",
+        "gross_churn": "fraction",
+        "net_churn": "fraction",
+        "quick_ratio": "ratio",
+    }
 
     periods: Periods
     grr: FloatArray

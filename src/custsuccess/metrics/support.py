@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import time as clock
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
@@ -212,6 +212,19 @@ class SupportResponseTimes:
     Per request (rows in the dataset's event order): ``customer``, ``requested_at``,
     ``channel`` (index into ``channels``), ``seconds`` (NaN: unanswered), ``met``.
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "n_requests": "count",
+        "n_answered": "count",
+        "n_unanswered": "count",
+        "n_pending": "count",
+        "mean": "seconds",
+        "median": "seconds",
+        "p90": "seconds",
+        "within_target": "fraction",
+        "seconds": "seconds",
+    }
 
     channels: tuple[str, ...]
     targets: tuple[str, ...]
