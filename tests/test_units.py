@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -99,7 +100,8 @@ def test_every_builtin_metric_declares_the_unit_of_its_numbers() -> None:
             assert getattr(contribution.value, "unit", None) in UNITS, name
             continue
         declared = units_of(result)
-        for field in attrs.fields(type(result)):
+        kind: Any = type(result)
+        for field in attrs.fields(kind):
             value = getattr(result, field.name)
             numeric = (isinstance(value, np.ndarray) and value.dtype.kind in "fiu"
                        and field.name not in ("customer", "period", "kind", "channel")) or (
