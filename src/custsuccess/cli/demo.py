@@ -18,7 +18,15 @@ from custsuccess.cli.options import (
     default_store_path,
     non_negative_int,
 )
-from custsuccess.cli.output import OutputError, Progress, money, pct, stamp, text_table
+from custsuccess.cli.output import (
+    OutputError,
+    Progress,
+    money,
+    pct,
+    printable,
+    stamp,
+    text_table,
+)
 from custsuccess.errors import CustSuccessError
 
 if TYPE_CHECKING:
@@ -315,7 +323,7 @@ def render_demo_report(report: DemoReport, *, top_reasons: int = 6) -> str:
             f"Median customer lifetime: {km.median:,.0f} days (95% CI {km.median_lower:,.0f}"
             f" to {upper}; {km.n:,} customers, {int(km.events.sum()):,} churned)"
         )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
