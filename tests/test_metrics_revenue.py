@@ -127,16 +127,37 @@ def test_movements_per_customer_rows(story: Dataset) -> None:
         m.of_kind("upsell")
 
 
-def test_subscription_ending_exactly_at_boundary_churns_in_that_month() -> None:
-    # ends at the first instant of March: not running at the March 1 boundary
+def test_subscription_ending_exactly_at_a_boundary_churns_in_the_month_holding_the_end() -> None:
+    # ends at the first instant of March: running through February's last instant, so in
+    # February's closing MRR, and the churn happens in March (the period holding the end)
     ds = dataset([sub("s", "a", 10.0, t(1, 15), t(3, 1))])
     m = mrr_movements(ds, start=JAN, end="2024-03-15T00:00:00Z")
-    assert m.churn.tolist() == [0.0, 10.0, 0.0]
+    assert m.churn.tolist() == [0.0, 0.0, 10.0]
     assert mrr_series(ds, start=JAN, end="2024-03-15T00:00:00Z").closing.tolist() == [
         10.0,
-        0.0,
+        10.0,
         0.0,
     ]
+
+
+def test_a_start_at_a_periods_first_instant_belongs_to_that_period_everywhere() -> None:
+    # billing anchored at midnight on the 1st: new MRR of January, in January's closing,
+    # not December's; the first-payment cohort is January too
+    ds = dataset([sub("s", "a", 10.0, t(1, 1), None)])
+    dec = "2023-12-01T00:00:00Z"
+    m = mrr_movements(ds, start=dec, end="2024-02-15T00:00:00Z")
+    assert m.periods.labels == ("2023-12", "2024-01", "2024-02")
+    assert m.new.tolist() == [0.0, 10.0, 0.0]
+    assert m.closing.tolist() == [0.0, 10.0, 10.0]
+    assert m.opening.tolist() == [0.0, 0.0, 10.0]
+    series = mrr_series(ds, start=dec, end="2024-02-15T00:00:00Z")
+    assert series.closing.tolist() == [0.0, 10.0, 10.0]
+    assert series.customers.tolist() == [0, 1, 1]
+    flow = customer_flow(ds, start=dec, end="2024-02-15T00:00:00Z")
+    assert flow.new.tolist() == [0, 1, 0]
+    cohorts = cohort_retention(ds, start=dec, end="2024-02-15T00:00:00Z", cohort_by="first_payment")
+    assert cohorts.size.tolist() == [0, 1, 0]
+    assert m.periods.assign(np.array(["2024-01-01T00:00:00"], dtype="datetime64[us]"))[0] == 1
 
 
 def test_plan_swap_at_same_price_is_no_movement() -> None:
@@ -308,11 +329,13 @@ def _reference(
     """Per-customer Python loop from the definitions, in integer micro-units."""
 
     def mrr_at(c: int, b: np.datetime64) -> int:
+        """MRR at the last instant before boundary b (the closing of the period ending
+        at b): subscriptions with s < b <= e."""
         total = 0
         for cust, start, length, m in subs:
             s = origin + np.timedelta64(start, "D")
             e = None if length is None else s + np.timedelta64(length, "D")
-            if cust == c and m > 0 and s <= b and (e is None or b < e):
+            if cust == c and m > 0 and s < b and (e is None or b <= e):
                 total += round(m * 1_000_000)
         return total
 

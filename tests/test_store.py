@@ -374,15 +374,15 @@ def test_each_thread_gets_its_own_connection(tmp_path: Path) -> None:
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "cs.db"
     with SQLiteStore(path) as store:
-        assert store.schema_version == MIGRATIONS[-1].version == 1
+        assert store.schema_version == MIGRATIONS[-1].version == 2
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT version, description FROM schema_version").fetchall() == [
-        (1, MIGRATIONS[0].description)
+        (m.version, m.description) for m in MIGRATIONS
     ]
     conn.close()
     with SQLiteStore(path) as store:  # reopening applies nothing twice
-        assert store.schema_version == 1
+        assert store.schema_version == 2
 
 
 def test_a_new_migration_is_applied_once_on_open(
@@ -392,15 +392,15 @@ def test_a_new_migration_is_applied_once_on_open(
     with SQLiteStore(path) as store:
         store.save(small_dataset())
     extra = Migration(
-        2, "notes per customer", ("CREATE TABLE notes (customer_idx INTEGER, note TEXT)",)
+        3, "notes per customer", ("CREATE TABLE notes (customer_idx INTEGER, note TEXT)",)
     )
     monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, extra))
     with SQLiteStore(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         assert store.load().equals(small_dataset())  # data kept across the migration
         assert store.query("SELECT count(*) FROM notes") == [(0,)]
     with SQLiteStore(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
 
 
 def test_a_failing_migration_changes_nothing(
@@ -409,14 +409,14 @@ def test_a_failing_migration_changes_nothing(
     path = tmp_path / "cs.db"
     SQLiteStore(path).close()
     broken = Migration(
-        2, "broken", ("CREATE TABLE ok_table (x INTEGER)", "CREATE TABLE customers (x)")
+        3, "broken", ("CREATE TABLE ok_table (x INTEGER)", "CREATE TABLE customers (x)")
     )
     monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
     with pytest.raises(sqlite3.OperationalError, match="customers already exists"):
         SQLiteStore(path)
     monkeypatch.undo()
     with SQLiteStore(path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == 2
         assert store.query("SELECT name FROM sqlite_master WHERE name = 'ok_table'") == []
 
 
@@ -427,7 +427,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.execute("INSERT INTO schema_version VALUES (7, 'from the future', 'x')")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match=r"schema version 7, newer than .* \(1\): upgrade"):
+    with pytest.raises(StoreError, match=r"schema version 7, newer than .* \(2\): upgrade"):
         SQLiteStore(path)
 
 

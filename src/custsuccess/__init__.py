@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "custsuccess.errors",
     "ConvergenceError": "custsuccess.errors",
     "NotFittedError": "custsuccess.errors",
+    "NumericalError": "custsuccess.errors",
     "Customer": "custsuccess.models",
     "Subscription": "custsuccess.models",
     "SubscriptionStatus": "custsuccess.models",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # explicit "X as X" re-exports, so type checkers see the lazy
     from custsuccess.errors import ConvergenceError as ConvergenceError
     from custsuccess.errors import CustSuccessError as CustSuccessError
     from custsuccess.errors import NotFittedError as NotFittedError
+    from custsuccess.errors import NumericalError as NumericalError
     from custsuccess.errors import PluginError as PluginError
     from custsuccess.errors import ValidationError as ValidationError
     from custsuccess.health import HealthModel as HealthModel

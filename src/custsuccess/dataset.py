@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly, readonly_field, readonly_mapping
 from custsuccess.errors import ValidationError
 from custsuccess.models import (
     SUPPORT_CHANNELS,
@@ -260,7 +261,7 @@ class Categorical:
     ['pro', None, 'basic', 'pro']
     """
 
-    codes: I32Array
+    codes: I32Array = attrs.field(converter=readonly_field)
     categories: tuple[str, ...]
 
     @classmethod
@@ -311,19 +312,40 @@ class Categorical:
 
 @attrs.frozen(slots=True, eq=False)
 class CustomerTable:
-    """One row per customer, sorted by ``ids``."""
+    """One row per customer, sorted by ``ids``. Every array is read-only."""
 
-    ids: StrArray
-    created_at: TimeArray
-    name: ObjArray
+    ids: StrArray = attrs.field(converter=readonly_field)
+    created_at: TimeArray = attrs.field(converter=readonly_field)
+    name: ObjArray = attrs.field(converter=readonly_field)
     segment: Categorical
     plan: Categorical
-    attributes: Mapping[str, npt.NDArray[Any]] = attrs.field(factory=dict)
+    attributes: Mapping[str, npt.NDArray[Any]] = attrs.field(
+        factory=dict, converter=readonly_mapping
+    )
+    #: The account's success manager (all missing when the data names none).
+    owner: Categorical = attrs.field(
+        default=attrs.Factory(lambda self: Categorical.missing(len(self.ids)), takes_self=True)
+    )
+    #: Customer index of the parent account, -1 for a top-level account. The parent
+    #: links of a built dataset form a forest (no cycles).
+    parent: I32Array = attrs.field(
+        default=attrs.Factory(
+            lambda self: np.full(len(self.ids), -1, dtype=np.int32), takes_self=True
+        ),
+        converter=readonly_field,
+    )
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def take(self, index: Any) -> CustomerTable:
+        """The rows at ``index``; a parent outside them becomes -1 (not in the table)."""
+        parent = self.parent[index]
+        if (parent >= 0).any():
+            kept = np.arange(len(self.ids), dtype=np.int64)[index]
+            position = np.full(len(self.ids), -1, dtype=np.int32)
+            position[kept] = np.arange(kept.size, dtype=np.int32)
+            parent = np.where(parent >= 0, position[np.maximum(parent, 0)], -1).astype(np.int32)
         return CustomerTable(
             self.ids[index],
             self.created_at[index],
@@ -331,22 +353,40 @@ class CustomerTable:
             self.segment.take(index),
             self.plan.take(index),
             {k: v[index] for k, v in self.attributes.items()},
+            self.owner.take(index),
+            parent,
         )
 
 
 @attrs.frozen(slots=True, eq=False)
 class SubscriptionTable:
-    """Subscriptions sorted by (customer index, start, id). ``ended_at`` is NaT while active."""
+    """Subscriptions sorted by (customer index, start, id). ``ended_at`` is NaT while active.
+    Every array is read-only."""
 
-    ids: StrArray
-    customer: I32Array
+    ids: StrArray = attrs.field(converter=readonly_field)
+    customer: I32Array = attrs.field(converter=readonly_field)
     plan: Categorical
-    mrr: FloatArray
+    mrr: FloatArray = attrs.field(converter=readonly_field)
     currency: Categorical
-    started_at: TimeArray
-    ended_at: TimeArray
+    started_at: TimeArray = attrs.field(converter=readonly_field)
+    ended_at: TimeArray = attrs.field(converter=readonly_field)
     cancel_reason: Categorical
     n_customers: int
+    #: Months per billing interval (1 month, 3 quarter, 12 year); ``mrr`` is monthly.
+    interval_months: npt.NDArray[np.int8] = attrs.field(
+        default=attrs.Factory(lambda self: np.ones(len(self.ids), dtype=np.int8), takes_self=True),
+        converter=readonly_field,
+    )
+    #: End of the current term (NaT when the data gives none).
+    renews_at: TimeArray = attrs.field(
+        default=attrs.Factory(lambda self: np.full(len(self.ids), NAT), takes_self=True),
+        converter=readonly_field,
+    )
+    #: Whether the contract renews by itself at ``renews_at``.
+    auto_renew: npt.NDArray[np.bool_] = attrs.field(
+        default=attrs.Factory(lambda self: np.ones(len(self.ids), dtype=bool), takes_self=True),
+        converter=readonly_field,
+    )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -371,6 +411,9 @@ class SubscriptionTable:
             self.ended_at[index],
             self.cancel_reason.take(index),
             self.n_customers if n_customers is None else n_customers,
+            self.interval_months[index],
+            self.renews_at[index],
+            self.auto_renew[index],
         )
 
     def active_at(self, at: np.datetime64) -> npt.NDArray[np.bool_]:
@@ -383,14 +426,14 @@ class EventTable:
     """Events sorted by (customer index, time).
 
     ``kind`` is a code into ``kinds``; ``value`` is NaN where an event has none; each
-    property is a :class:`Categorical` aligned with the events.
+    property is a :class:`Categorical` aligned with the events. Every array is read-only.
     """
 
-    customer: I32Array
-    kind: npt.NDArray[np.int16]
-    time: TimeArray
-    value: FloatArray
-    properties: Mapping[str, Categorical]
+    customer: I32Array = attrs.field(converter=readonly_field)
+    kind: npt.NDArray[np.int16] = attrs.field(converter=readonly_field)
+    time: TimeArray = attrs.field(converter=readonly_field)
+    value: FloatArray = attrs.field(converter=readonly_field)
+    properties: Mapping[str, Categorical] = attrs.field(converter=readonly_mapping)
     kinds: tuple[str, ...]
     n_customers: int
 
@@ -449,6 +492,7 @@ class _Shared:
     """State shared by a dataset and all its views: per-kind event indexes, built lazily."""
 
     kind_index: dict[int, npt.NDArray[np.intp]] = attrs.field(factory=dict)
+    latest: list[np.datetime64 | None] = attrs.field(factory=list)  # [] until computed
 
 
 class Dataset:
@@ -465,7 +509,9 @@ class Dataset:
     (['a', 'b'], [1, 2])
     """
 
-    __slots__ = ("_customers", "_events", "_hi", "_lo", "_shared", "_subscriptions")
+    __slots__ = (
+        "_customers", "_events", "_hi", "_lo", "_observed", "_shared", "_subscriptions",
+    )
 
     def __init__(
         self,
@@ -486,6 +532,7 @@ class Dataset:
         self._events = events
         self._lo: np.datetime64 | None = None
         self._hi: np.datetime64 | None = None  # exclusive upper bound
+        self._observed: np.datetime64 | None = None  # set by with_observation_end
         self._shared = _Shared()
         if validate:
             _validate_tables(customers, subscriptions, events)
@@ -523,6 +570,10 @@ class Dataset:
             "segment": _text([c.segment or "" for c in cust]),
             "plan": _text([c.plan or "" for c in cust]),
         }
+        if any(c.owner is not None for c in cust):
+            customer_columns["owner"] = _text([c.owner or "" for c in cust])
+        if any(c.parent_id is not None for c in cust):
+            customer_columns["parent_id"] = _text([c.parent_id or "" for c in cust])
         for key in attribute_names:
             customer_columns[key] = _attribute_list([c.attributes.get(key) for c in cust])
         subscription_columns: dict[str, Any] = {
@@ -535,6 +586,12 @@ class Dataset:
             "ended_at": _micros([s.ended_at for s in subs]),
             "cancel_reason": _text([s.cancel_reason or "" for s in subs]),
         }
+        if any(s.billing_interval != "month" for s in subs):
+            subscription_columns["billing_interval"] = _text([s.billing_interval for s in subs])
+        if any(s.renews_at is not None for s in subs):
+            subscription_columns["renews_at"] = _micros([s.renews_at for s in subs])
+        if not all(s.auto_renew for s in subs):
+            subscription_columns["auto_renew"] = np.array([s.auto_renew for s in subs], dtype=bool)
         property_names = sorted({k for e in evs for k in e.properties})
         event_columns: dict[str, Any] = {
             "customer_id": _text([e.customer_id for e in evs]),
@@ -546,6 +603,8 @@ class Dataset:
         }
         for key in property_names:
             event_columns[key] = _text([e.properties.get(key, "") for e in evs])
+        if any(e.user_id is not None for e in evs):
+            event_columns["user_id"] = _text([e.user_id or "" for e in evs])
         return cls.from_columns(
             customers=customer_columns,
             subscriptions=subscription_columns,
@@ -564,14 +623,18 @@ class Dataset:
 
         Columns:
 
-        * ``customers``: ``id``, ``created_at`` required; ``name``, ``segment``, ``plan``
-          optional; any other column is kept as a customer attribute.
+        * ``customers``: ``id``, ``created_at`` required; ``name``, ``segment``, ``plan``,
+          ``owner`` and ``parent_id`` (another customer's id; no cycles) optional; any
+          other column is kept as a customer attribute.
         * ``subscriptions``: ``id``, ``customer_id``, ``plan``, ``mrr``, ``currency``,
-          ``started_at`` required; ``ended_at`` (missing while active) and
-          ``cancel_reason`` optional.
+          ``started_at`` required; ``ended_at`` (missing while active),
+          ``cancel_reason``, ``billing_interval`` (month, quarter, year; default month),
+          ``renews_at`` (term end, missing when unknown) and ``auto_renew`` (bool,
+          default True) optional. ``mrr`` is monthly whatever the billing interval.
         * ``events``: ``customer_id``, ``kind``, ``occurred_at`` required; ``value``
           optional (NaN or None for none); any other column is a string property
-          (``feature``, ``channel``, ``ticket``, ...), missing as None, NaN or ''.
+          (``feature``, ``channel``, ``ticket``, ``user_id``, ...), missing as None, NaN
+          or ''.
 
         Times are timezone-aware datetimes, ISO strings with an offset, or
         ``datetime64`` values read as UTC. Inputs are read, never modified.
@@ -618,6 +681,50 @@ class Dataset:
     def as_of(self) -> np.datetime64 | None:
         """The last moment this view sees (set by :meth:`until`), or None."""
         return None if self._hi is None else self._hi - ONE_US
+
+    @property
+    def observation_end(self) -> np.datetime64 | None:
+        """The last moment the data is known to cover (inclusive).
+
+        Set with :meth:`with_observation_end`; by default the last moment recorded in the
+        data (the latest event, subscription start or subscription end), None for a
+        dataset with no events and no subscriptions. Views (:meth:`until`,
+        :meth:`between`) and slices keep it. Churn labels need it: an account whose
+        horizon ``(t, t + h]`` runs past it is censored, not retained (training frames
+        and backtests leave such rows out).
+
+        >>> from datetime import datetime, timezone
+        >>> from custsuccess import Customer, Event
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> ds = Dataset.from_records([Customer("a", t)], events=[Event("a", "login", t)])
+        >>> ds.observation_end
+        np.datetime64('2024-01-01T00:00:00.000000')
+        >>> ds.with_observation_end("2024-03-01T00:00:00Z").until(t).observation_end
+        np.datetime64('2024-03-01T00:00:00.000000')
+        """
+        if self._observed is not None:
+            return self._observed
+        cached = self._shared.latest
+        if not cached:
+            cached.append(_latest_moment(self._subscriptions, self._events))
+        return cached[0]
+
+    def with_observation_end(self, moment: datetime | np.datetime64 | str) -> Dataset:
+        """A view of this dataset whose :attr:`observation_end` is ``moment``.
+
+        ``moment`` must not be before the last moment recorded in the data (the data
+        cannot stop being observed before something it records happened).
+        """
+        t = to_datetime64(moment, "observation_end")
+        latest = _latest_moment(self._subscriptions, self._events)
+        if latest is not None and t < latest:
+            raise ValidationError(
+                f"observation_end {t}Z is before the last moment recorded in the data "
+                f"({latest}Z)"
+            )
+        view = self._view(None, None)
+        view._observed = t
+        return view
 
     @property
     def subscriptions(self) -> SubscriptionTable:
@@ -707,6 +814,7 @@ class Dataset:
         view._subscriptions = self._subscriptions
         view._events = self._events
         view._shared = self._shared
+        view._observed = self._observed
         view._lo = lo if self._lo is None else (self._lo if lo is None else max(lo, self._lo))
         view._hi = hi if self._hi is None else (self._hi if hi is None else min(hi, self._hi))
         return view
@@ -767,6 +875,7 @@ class Dataset:
         view._events = self._events.take(
             slice(int(e_off[start]), int(e_off[stop])), customer_shift=start, n_customers=size
         )
+        view._observed = self.observation_end
         view._shared = _Shared()
         view._lo, view._hi = self._lo, self._hi
         return view
@@ -779,7 +888,10 @@ class Dataset:
     # ----------------------------------------------------------------- export
 
     def to_columns(self) -> dict[str, dict[str, npt.NDArray[Any]]]:
-        """The data (within the window) as columns that :meth:`from_columns` reads back."""
+        """The data (within the window) as columns that :meth:`from_columns` reads back.
+
+        The arrays are read-only (several share the dataset's memory): copy one to change it.
+        """
         c = self._customers
         s = self.subscriptions
         e = self.events
@@ -791,6 +903,12 @@ class Dataset:
             "plan": c.plan.decode(),
             **c.attributes,
         }
+        # the account columns only when the data has them, so older data reads back as it was
+        if (c.owner.codes >= 0).any():
+            customers["owner"] = c.owner.decode()
+        if (c.parent >= 0).any():
+            parent_ids = np.array([*c.ids.tolist(), None], dtype=object)
+            customers["parent_id"] = parent_ids[c.parent]
         subscriptions: dict[str, npt.NDArray[Any]] = {
             "id": s.ids,
             "customer_id": c.ids[s.customer],
@@ -801,6 +919,17 @@ class Dataset:
             "ended_at": s.ended_at,
             "cancel_reason": s.cancel_reason.decode(),
         }
+        if (s.interval_months != 1).any():
+            from custsuccess.models import BILLING_INTERVALS
+
+            by_months = {m: name for name, m in BILLING_INTERVALS.items()}
+            subscriptions["billing_interval"] = np.array(
+                [by_months[int(m)] for m in s.interval_months.tolist()], dtype=object
+            )
+        if (~np.isnat(s.renews_at)).any():
+            subscriptions["renews_at"] = s.renews_at
+        if not s.auto_renew.all():
+            subscriptions["auto_renew"] = s.auto_renew
         events: dict[str, npt.NDArray[Any]] = {
             "customer_id": c.ids[e.customer],
             "kind": np.asarray(e.kinds, dtype=object)[e.kind] if len(e) else np.empty(0, object),
@@ -809,7 +938,13 @@ class Dataset:
         }
         for name, column in e.properties.items():
             events[name] = column.decode()
-        return {"customers": customers, "subscriptions": subscriptions, "events": events}
+        # read-only, like every array handed out (some share the dataset's memory)
+        return {
+            table: {name: readonly(column) for name, column in columns.items()}
+            for table, columns in (
+                ("customers", customers), ("subscriptions", subscriptions), ("events", events)
+            )
+        }
 
     def to_records(self) -> tuple[list[Customer], list[Subscription], list[Event]]:
         """The data (within the window) as model objects. A Python loop: not for big data."""
@@ -819,7 +954,13 @@ class Dataset:
 
         cols = self.to_columns()
         cc, sc, ec = cols["customers"], cols["subscriptions"], cols["events"]
-        base = {"id", "created_at", "name", "segment", "plan"}
+        n_subs = len(sc["id"])
+        interval = sc.get("billing_interval", np.full(n_subs, "month", dtype=object))
+        renews = sc.get("renews_at", np.full(n_subs, NAT, dtype=DT64))
+        auto_renew = sc.get("auto_renew", np.ones(n_subs, dtype=bool))
+        base = {"id", "created_at", "name", "segment", "plan", "owner", "parent_id"}
+        no_text = np.full(len(cc["id"]), None, dtype=object)
+        owner, parent_id = cc.get("owner", no_text), cc.get("parent_id", no_text)
         customers = [
             Customer(
                 str(cc["id"][i]),
@@ -827,6 +968,8 @@ class Dataset:
                 name=cc["name"][i],
                 segment=cc["segment"][i],
                 plan=cc["plan"][i],
+                owner=owner[i],
+                parent_id=parent_id[i],
                 attributes={
                     k: _py(v[i]) for k, v in cc.items() if k not in base and not _is_missing(v[i])
                 },
@@ -843,10 +986,17 @@ class Dataset:
                 aware(sc["started_at"][i]),
                 None if np.isnat(sc["ended_at"][i]) else aware(sc["ended_at"][i]),
                 cancel_reason=sc["cancel_reason"][i],
+                billing_interval=str(interval[i]),
+                renews_at=None if np.isnat(renews[i]) else aware(renews[i]),
+                auto_renew=bool(auto_renew[i]),
             )
             for i in range(len(sc["id"]))
         ]
-        props = [k for k in ec if k not in {"customer_id", "kind", "occurred_at", "value"}]
+        props = [
+            k for k in ec if k not in {"customer_id", "kind", "occurred_at", "value", "user_id"}
+        ]
+        no_user = np.full(len(ec["customer_id"]), None, dtype=object)
+        user = ec.get("user_id", no_user)
         events = [
             Event(
                 str(ec["customer_id"][i]),
@@ -854,6 +1004,7 @@ class Dataset:
                 aware(ec["occurred_at"][i]),
                 None if math.isnan(ec["value"][i]) else float(ec["value"][i]),
                 {k: ec[k][i] for k in props if ec[k][i] is not None},
+                user_id=user[i],
             )
             for i in range(len(ec["customer_id"]))
         ]
@@ -888,6 +1039,22 @@ class Dataset:
 
     def __len__(self) -> int:
         return self.n_customers
+
+
+def _latest_moment(subs: SubscriptionTable, events: EventTable) -> np.datetime64 | None:
+    """The last moment the tables record: an event, a subscription start or end."""
+    candidates = []
+    if len(events):
+        candidates.append(events.time.max())
+    if len(subs):
+        candidates.append(subs.started_at.max())
+        ended = subs.ended_at[~np.isnat(subs.ended_at)]
+        if ended.size:
+            candidates.append(ended.max())
+    if not candidates:
+        return None
+    latest: np.datetime64 = max(candidates).astype(DT64)
+    return latest
 
 
 def _py(value: Any) -> Any:
@@ -930,9 +1097,19 @@ def _encode_customers(cols: dict[str, Any]) -> CustomerTable:
         else empty
         for key in ("name", "segment", "plan")
     )
+    owner, parent_id = (
+        _string_column(cols.pop(key), f"customers.{key}", allow_missing=True)
+        if key in cols
+        else empty
+        for key in ("owner", "parent_id")
+    )
     attributes = {k: np.array(v, copy=True) for k, v in cols.items()}
     _check_lengths(
-        "customers", {"id": ids, "name": name, "segment": segment, "plan": plan, **attributes}
+        "customers",
+        {
+            "id": ids, "name": name, "segment": segment, "plan": plan, "owner": owner,
+            "parent_id": parent_id, **attributes,
+        },
     )
     id_str = ids
     order = np.argsort(id_str, kind="stable")
@@ -948,7 +1125,51 @@ def _encode_customers(cols: dict[str, Any]) -> CustomerTable:
         Categorical.encode(segment[order], "customers.segment"),
         Categorical.encode(plan[order], "customers.plan"),
         {k: v[order] for k, v in attributes.items()},
+        Categorical.encode(owner[order], "customers.owner"),
+        _parents(sorted_ids, parent_id[order]),
     )
+
+
+def _parents(ids: StrArray, parent_id: StrArray) -> I32Array:
+    """Customer index of each parent id ('' for none); unknown parents and cycles are
+    ValidationErrors (a cycle is named in order, e.g. ``a -> b -> a``)."""
+    n = len(ids)
+    parent = np.full(n, -1, dtype=np.int32)
+    has = np.flatnonzero(np.char.str_len(parent_id) > 0) if n else np.empty(0, np.intp)
+    if not has.size:
+        return parent
+    wanted = parent_id[has]
+    pos = np.minimum(np.searchsorted(ids, wanted), n - 1)
+    unknown = np.flatnonzero(ids[pos] != wanted)
+    if unknown.size:
+        i = int(unknown[0])
+        raise ValidationError(
+            f"customers.parent_id of customer {str(ids[has[i]])!r} is {str(wanted[i])!r}, "
+            f"which is not a customer id ({unknown.size} unknown parent(s) in all)"
+        )
+    parent[has] = pos.astype(np.int32)
+    # Pointer doubling: after k rounds jump[c] is c's 2**k-th ancestor (-1 past the root).
+    # An account whose ancestor chain never ends is on a cycle or leads into one.
+    jump = parent.copy()
+    steps = 1
+    while steps < n + 1:
+        jump = np.where(jump >= 0, jump[np.maximum(jump, 0)], -1).astype(np.int32)
+        steps *= 2
+    looping = np.flatnonzero(jump >= 0)
+    if looping.size:
+        # walk from one such account until a repeat: the repeated part is the cycle
+        seen: dict[int, int] = {}
+        path: list[int] = []
+        c = int(looping[0])
+        while c not in seen:
+            seen[c] = len(path)
+            path.append(c)
+            c = int(parent[c])
+        cycle = [str(ids[k]) for k in path[seen[c]:]] + [str(ids[c])]
+        raise ValidationError(
+            "customers.parent_id forms a cycle: " + " -> ".join(repr(x) for x in cycle)
+        )
+    return parent
 
 
 _FNV_OFFSET: Final = np.uint64(14695981039346656037)
@@ -1025,6 +1246,7 @@ def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> Sub
         if "cancel_reason" in cols
         else np.full(n, "", dtype="U1")
     )
+    months, renews, auto_renew = _contract_columns(cols, ids, started, n)
     _check_lengths(
         "subscriptions",
         {
@@ -1083,7 +1305,72 @@ def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> Sub
         ended[order],
         Categorical.encode(reason[order], "subscriptions.cancel_reason"),
         len(customers),
+        months[order],
+        renews[order],
+        auto_renew[order],
     )
+
+
+def _contract_columns(
+    cols: Mapping[str, Any], ids: StrArray, started: TimeArray, n: int
+) -> tuple[npt.NDArray[np.int8], TimeArray, npt.NDArray[np.bool_]]:
+    """The optional contract columns: months per billing interval, term end, auto-renew."""
+    from custsuccess.models import BILLING_INTERVALS
+
+    months = np.ones(n, dtype=np.int8)
+    if "billing_interval" in cols:
+        text = _string_column(
+            cols["billing_interval"], "subscriptions.billing_interval", allow_missing=True
+        )
+        text = np.where(text == "", "month", text)
+        names = np.array(list(BILLING_INTERVALS), dtype=str)
+        found = np.isin(text, names)
+        if not found.all():
+            i = int(np.flatnonzero(~found)[0])
+            raise ValidationError(
+                f"subscriptions row {i} (id {str(ids[i])!r}): billing_interval must be one "
+                f"of {tuple(BILLING_INTERVALS)}, got {str(text[i])!r}"
+            )
+        lookup = np.array(list(BILLING_INTERVALS.values()), dtype=np.int8)
+        months = lookup[np.argsort(names)][np.searchsorted(np.sort(names), text)]
+    renews = (
+        _time_column(cols["renews_at"], "subscriptions.renews_at", allow_missing=True)
+        if "renews_at" in cols
+        else np.full(n, NAT, dtype=DT64)
+    )
+    bad = np.flatnonzero(~np.isnat(renews) & (renews < started)) if n else np.empty(0, np.intp)
+    if bad.size:
+        i = int(bad[0])
+        raise ValidationError(
+            f"subscriptions row {i} (id {str(ids[i])!r}): renews_at {renews[i]} is before "
+            f"started_at {started[i]}"
+        )
+    auto_renew = np.ones(n, dtype=bool)
+    if "auto_renew" in cols:
+        column = cols["auto_renew"]
+        # lists through object dtype, so numpy cannot quietly turn True into 'True'
+        raw = (
+            np.asarray(column, dtype=object)
+            if isinstance(column, (list, tuple))
+            else np.asarray(column)
+        )
+        if raw.dtype != np.bool_:
+            items = raw.tolist()
+            for i, item in enumerate(items):
+                if _is_missing(item):
+                    items[i] = True
+                elif not isinstance(item, (bool, np.bool_)):
+                    raise ValidationError(
+                        f"subscriptions row {i} (id {str(ids[i])!r}): auto_renew must be "
+                        f"True or False, got {item!r}"
+                    )
+            raw = np.array(items, dtype=bool) if items else np.ones(0, dtype=bool)
+        auto_renew = raw.astype(bool, copy=True)
+    _check_lengths(
+        "subscriptions",
+        {"id": ids, "billing_interval": months, "renews_at": renews, "auto_renew": auto_renew},
+    )
+    return months, renews, auto_renew
 
 
 def _encode_kinds(kinds: StrArray) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:

@@ -10,6 +10,7 @@ __all__ = [
     "ConvergenceError",
     "CustSuccessError",
     "NotFittedError",
+    "NumericalError",
     "PluginError",
     "ValidationError",
 ]
@@ -51,3 +52,8 @@ class ConvergenceError(CustSuccessError, RuntimeError):
 
 class NotFittedError(CustSuccessError, RuntimeError):
     """A model's prediction was asked for before ``fit`` was called."""
+
+
+class NumericalError(CustSuccessError, ArithmeticError):
+    """A number could not be computed in double precision for these inputs or fitted
+    parameters; raised instead of returning NaN or infinity."""

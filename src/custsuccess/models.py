@@ -22,12 +22,14 @@ import attrs
 from custsuccess.errors import ValidationError
 
 __all__ = [
+    "BILLING_INTERVALS",
     "SUPPORT_CHANNELS",
     "Customer",
     "Event",
     "EventKind",
     "Subscription",
     "SubscriptionStatus",
+    "mrr_from_amount",
 ]
 
 
@@ -66,6 +68,13 @@ class SubscriptionStatus(str, enum.Enum):
 
 #: The support channels a ``support_request`` / ``support_reply`` may name.
 SUPPORT_CHANNELS: Final = ("phone", "email", "chat", "social")
+
+#: Billing intervals a subscription may be invoiced on, with their length in months.
+#: ``Subscription.mrr`` is always the monthly figure: an annual contract of 12,000 a year
+#: has ``mrr`` 1,000 (see :func:`mrr_from_amount`).
+BILLING_INTERVALS: Final[Mapping[str, int]] = MappingProxyType(
+    {"month": 1, "quarter": 3, "year": 12}
+)
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _KINDS_WITH_REQUIRED_VALUE: Final = {
@@ -108,6 +117,14 @@ def _aware_datetime(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
         raise ValidationError(
             f"{_label(instance)}: {attribute.name} must be timezone-aware "
             f"(naive datetimes are ambiguous), got {value!r}"
+        )
+
+
+def _optional_label(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValidationError(
+            f"{_label(instance)}: {attribute.name} must be a non-empty string or None, "
+            f"got {value!r}"
         )
 
 
@@ -187,6 +204,17 @@ class Customer:
         eq=True,
         hash=False,
     )
+    #: The success manager who owns the account (any non-empty label), or None.
+    owner: str | None = attrs.field(default=None, kw_only=True, validator=_optional_label)
+    #: The id of the parent account (hierarchies of any depth; cycles are rejected when
+    #: a dataset is built), or None for a top-level account.
+    parent_id: str | None = attrs.field(default=None, kw_only=True, validator=_optional_label)
+
+    def __attrs_post_init__(self) -> None:
+        if self.parent_id is not None and self.parent_id == self.id:
+            raise ValidationError(
+                f"{_label(self)}: parent_id must name another account, got its own id"
+            )
 
 
 @attrs.frozen(slots=True)
@@ -210,6 +238,30 @@ class Subscription:
     started_at: datetime = attrs.field(validator=_aware_datetime)
     ended_at: datetime | None = attrs.field(default=None, validator=_optional_aware_datetime)
     cancel_reason: str | None = attrs.field(default=None, kw_only=True, validator=_optional_str)
+    #: How often the subscription is invoiced: ``"month"`` (default), ``"quarter"`` or
+    #: ``"year"``. ``mrr`` stays the monthly figure whatever the interval.
+    billing_interval: str = attrs.field(default="month", kw_only=True)
+    #: When the current term ends and the contract comes up for renewal, or None.
+    renews_at: datetime | None = attrs.field(
+        default=None, kw_only=True, validator=_optional_aware_datetime
+    )
+    #: Whether the contract renews by itself at ``renews_at`` (default True).
+    auto_renew: bool = attrs.field(default=True, kw_only=True)
+
+    @billing_interval.validator
+    def _check_interval(self, attribute: attrs.Attribute[str], value: Any) -> None:
+        if not isinstance(value, str) or value not in BILLING_INTERVALS:
+            raise ValidationError(
+                f"{_label(self)}: billing_interval must be one of "
+                f"{tuple(BILLING_INTERVALS)}, got {value!r}"
+            )
+
+    @auto_renew.validator
+    def _check_auto_renew(self, attribute: attrs.Attribute[bool], value: Any) -> None:
+        if not isinstance(value, bool):
+            raise ValidationError(
+                f"{_label(self)}: auto_renew must be True or False, got {value!r}"
+            )
 
     @mrr.validator
     def _check_mrr(self, attribute: attrs.Attribute[float], value: Any) -> None:
@@ -232,6 +284,52 @@ class Subscription:
                 f"{_label(self)}: ended_at {self.ended_at.isoformat()} is before "
                 f"started_at {self.started_at.isoformat()}"
             )
+        if self.renews_at is not None and self.renews_at < self.started_at:
+            raise ValidationError(
+                f"{_label(self)}: renews_at {self.renews_at.isoformat()} is before "
+                f"started_at {self.started_at.isoformat()}"
+            )
+
+    @classmethod
+    def from_amount(
+        cls,
+        id: str,
+        customer_id: str,
+        plan: str,
+        amount: float,
+        currency: str,
+        started_at: datetime,
+        ended_at: datetime | None = None,
+        *,
+        billing_interval: str = "month",
+        **fields: Any,
+    ) -> Subscription:
+        """A subscription from the amount invoiced per ``billing_interval``; ``mrr`` is
+        that amount normalised to a month (:func:`mrr_from_amount`).
+
+        >>> from datetime import datetime, timezone
+        >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> s = Subscription.from_amount("s1", "acme", "pro", 12_000, "USD", start,
+        ...                              billing_interval="year")
+        >>> s.mrr, s.amount
+        (1000.0, 12000.0)
+        """
+        return cls(
+            id,
+            customer_id,
+            plan,
+            mrr_from_amount(amount, billing_interval),
+            currency,
+            started_at,
+            ended_at,
+            billing_interval=billing_interval,
+            **fields,
+        )
+
+    @property
+    def amount(self) -> float:
+        """The amount invoiced per ``billing_interval``: ``mrr`` x months in the interval."""
+        return self.mrr * BILLING_INTERVALS[self.billing_interval]
 
     def status(self, at: datetime) -> SubscriptionStatus:
         """The subscription's status at ``at`` (timezone-aware)."""
@@ -272,6 +370,8 @@ class Event:
         eq=True,
         hash=False,
     )
+    #: The person inside the account who acted (optional; any non-empty label).
+    user_id: str | None = attrs.field(default=None, kw_only=True, validator=_optional_label)
 
     @kind.validator
     def _check_kind(self, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -281,6 +381,10 @@ class Event:
             )
 
     def __attrs_post_init__(self) -> None:
+        if "user_id" in self.properties:
+            raise ValidationError(
+                f"{_label(self)}: put the user in Event.user_id, not in properties['user_id']"
+            )
         problem = event_value_problem(self.kind, self.value, self.properties)
         if problem is not None:
             raise ValidationError(
@@ -318,3 +422,22 @@ def event_value_problem(
     if kind is EventKind.FEATURE_USED and not properties.get("feature"):
         return "properties['feature'] is required"
     return None
+
+
+def mrr_from_amount(amount: float, billing_interval: str = "month") -> float:
+    """Monthly recurring revenue of ``amount`` invoiced once per ``billing_interval``:
+    ``amount / months``, with 1, 3 and 12 months for month, quarter and year.
+
+    >>> mrr_from_amount(3000, "quarter"), mrr_from_amount(12000, "year")
+    (1000.0, 1000.0)
+    """
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise ValidationError(f"amount must be a number, got {amount!r}")
+    if not math.isfinite(amount) or amount < 0:
+        raise ValidationError(f"amount must be a finite number >= 0, got {amount!r}")
+    months = BILLING_INTERVALS.get(billing_interval) if isinstance(billing_interval, str) else None
+    if months is None:
+        raise ValidationError(
+            f"billing_interval must be one of {tuple(BILLING_INTERVALS)}, got {billing_interval!r}"
+        )
+    return float(amount) / months

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from custsuccess.churn.competing import CumulativeIncidence
+    from custsuccess.churn.cox import CoxModel
+    from custsuccess.churn.hazard import NelsonAalen
     from custsuccess.churn.survival import KaplanMeier
     from custsuccess.health.report import HealthReport
     from custsuccess.metrics.cohorts import CohortRetention
@@ -53,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = [
     "TIER_COLORS",
     "cohort_heatmap",
+    "cumulative_hazard",
+    "cumulative_incidence",
+    "hazard_ratios",
     "health_distribution",
     "mrr_waterfall",
     "nps_over_time",
@@ -295,6 +301,8 @@ def survival_curves(
     figsize: tuple[float, float] = (7.0, 4.5),
     title: str | None = None,
     xlabel: str = "days since first subscription",
+    censor_marks: bool = False,
+    at_risk_counts: bool = False,
 ) -> Figure:
     """Kaplan-Meier survival curves as steps, each with its confidence band.
 
@@ -315,6 +323,12 @@ def survival_curves(
         As in :func:`health_distribution`.
     xlabel
         The x axis label (the unit of the durations).
+    censor_marks
+        Mark each time with censored subjects by a ``|`` on the curve (one scatter
+        collection per curve, after the bands).
+    at_risk_counts
+        Print the number at risk under the x axis at each tick, one row per curve (the
+        table of Pocock, Clayton & Altman 2002; lifelines' ``add_at_risk_counts``).
     """
     from custsuccess.churn.survival import KaplanMeier
 
@@ -349,9 +363,16 @@ def survival_curves(
         if band:
             ax.fill_between(km.timeline, km.lower, km.upper, step="post", color=color,
                             alpha=0.18, linewidth=0)
+    if censor_marks:
+        for km, color in zip(named.values(), colors, strict=True):
+            where = np.asarray(km.censored) > 0
+            ax.scatter(km.timeline[where], km.survival[where], marker="|", s=30,
+                       color=color, linewidths=1)
     ax.axhline(0.5, color="#999999", linestyle=":", linewidth=1)
     ax.set_ylim(0, 1.02)
     ax.set_xlim(left=0)
+    if at_risk_counts:
+        _at_risk_table(ax, named, colors)
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -363,6 +384,133 @@ def survival_curves(
         title += f", {1 - first.alpha:.0%} band)" if band else ")"
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _at_risk_table(ax: Axes, named: Mapping[str, KaplanMeier], colors: list[str]) -> None:
+    """Numbers at risk at the x ticks, written under the axis, one row per curve."""
+    from matplotlib.transforms import blended_transform_factory
+
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    ax.set_xticks(ticks)
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    for row, ((name, km), color) in enumerate(zip(named.items(), colors, strict=True)):
+        # at risk at t: the at-risk count of the first timeline point >= t, 0 past the end
+        pos = np.searchsorted(km.timeline, ticks, side="left")
+        counts = np.append(np.asarray(km.at_risk, dtype=np.float64), 0.0)[pos]
+        y = -0.2 - 0.07 * row
+        ax.text(low, y, f"{name} ", transform=transform, ha="right", va="top", fontsize=7,
+                color=color)
+        for t, c in zip(ticks, counts.tolist(), strict=True):
+            ax.text(t, y, f"{c:,.0f}", transform=transform, ha="center", va="top",
+                    fontsize=7, color=color)
+    ax.text(low, -0.2 + 0.07, "at risk", transform=transform, ha="right", va="top",
+            fontsize=7)
+
+
+def cumulative_hazard(
+    estimate: NelsonAalen,
+    *,
+    band: bool = True,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+    title: str | None = None,
+    xlabel: str = "days since first subscription",
+) -> Figure:
+    """A Nelson-Aalen cumulative hazard as a step curve (``ax.lines[0]``) with its band."""
+    from custsuccess.churn.hazard import NelsonAalen
+
+    _check(estimate, NelsonAalen, "cumulative_hazard", "churn.hazard.nelson_aalen")
+    fig, ax = _axes(ax, figsize)
+    ax.step(estimate.timeline, estimate.cumulative_hazard, where="post", color="C0",
+            linewidth=1.6)
+    if band:
+        ax.fill_between(estimate.timeline, estimate.lower, estimate.upper, step="post",
+                        color="C0", alpha=0.18, linewidth=0)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cumulative hazard")
+    ax.set_title(title or f"Nelson-Aalen cumulative hazard ({1 - estimate.alpha:.0%} band)")
+    return fig
+
+
+def cumulative_incidence(
+    incidence: CumulativeIncidence,
+    *,
+    stacked: bool = True,
+    band: bool = False,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+    title: str | None = None,
+    xlabel: str = "days since first subscription",
+) -> Figure:
+    """Cumulative incidence of churn by reason over tenure.
+
+    ``stacked`` (default): the reasons' curves stacked as areas (``ax.collections[k]``
+    for reason ``k``), so the top edge is ``1 - S(t)``, the share churned for any reason;
+    otherwise one step line per reason (``ax.lines[k]``), with its band when ``band``.
+    """
+    from custsuccess.churn.competing import CumulativeIncidence
+
+    _check(incidence, CumulativeIncidence, "cumulative_incidence",
+           "churn.competing.cumulative_incidence")
+    fig, ax = _axes(ax, figsize)
+    t = incidence.timeline
+    if stacked:
+        bottom = np.zeros(len(t))
+        for k, cause in enumerate(incidence.causes):
+            top = bottom + incidence.incidence[:, k]
+            ax.fill_between(t, bottom, top, step="post", color=f"C{k % 10}", alpha=0.75,
+                            linewidth=0, label=cause)
+            bottom = top
+    else:
+        for k, cause in enumerate(incidence.causes):
+            color = f"C{k % 10}"
+            ax.step(t, incidence.incidence[:, k], where="post", color=color, linewidth=1.6,
+                    label=cause)
+            if band:
+                ax.fill_between(t, incidence.lower[:, k], incidence.upper[:, k], step="post",
+                                color=color, alpha=0.15, linewidth=0)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("churned, by reason")
+    ax.set_title(title or "Cumulative incidence of churn by reason (Aalen-Johansen)")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def hazard_ratios(
+    model: CoxModel,
+    *,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (6.0, 4.0),
+    title: str | None = None,
+) -> Figure:
+    """A fitted Cox model's hazard ratios (log scale) with their intervals: one point
+    per covariate (``ax.lines[0]``) and a horizontal segment for its interval, top to
+    bottom in the model's order."""
+    from custsuccess.churn.cox import CoxModel
+
+    _check(model, CoxModel, "hazard_ratios", "churn.cox.CoxModel().fit")
+    summary = model.summary()
+    names = list(summary)
+    fig, ax = _axes(ax, figsize)
+    y = np.arange(len(names))[::-1]
+    ratio = np.array([summary[n]["exp(coef)"] for n in names])
+    low = np.array([summary[n]["exp(coef) lower"] for n in names])
+    high = np.array([summary[n]["exp(coef) upper"] for n in names])
+    ax.plot(ratio, y, "o", color="C0")
+    ax.hlines(y, low, high, color="C0", linewidth=1.6)
+    ax.axvline(1.0, color="#999999", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, names)
+    ax.set_xlabel(f"hazard ratio ({1 - model.alpha:.0%} interval)")
+    ax.set_title(title or "Cox model: hazard ratios")
     return fig
 
 

@@ -66,6 +66,9 @@ from custsuccess.errors import CustSuccessError, ValidationError
 
 if TYPE_CHECKING:
     from custsuccess.churn.records import ChurnRecords
+    from custsuccess.health.history import HealthHistory
+    from custsuccess.health.report import HealthReport
+    from custsuccess.health.scorecards import ScorecardReport
 
 __all__ = ["MIGRATIONS", "Migration", "SQLiteStore", "StoreError"]
 
@@ -182,6 +185,23 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (as_of, customer_id)
             )""",
             "CREATE INDEX churn_records_reason ON churn_records (as_of, reason)",
+        ),
+    ),
+    Migration(
+        2,
+        "health report snapshots, for health over time",
+        (
+            """CREATE TABLE health_snapshots (
+                as_of INTEGER NOT NULL,
+                customer_id TEXT NOT NULL,
+                score REAL,
+                tier TEXT NOT NULL,
+                good REAL NOT NULL,
+                poor REAL NOT NULL,
+                scorecard TEXT,
+                PRIMARY KEY (as_of, customer_id)
+            )""",
+            "CREATE INDEX health_snapshots_customer ON health_snapshots (customer_id, as_of)",
         ),
     ),
 )
@@ -875,4 +895,120 @@ class SQLiteStore:
             currency=text("currency"),
             segment=text("segment"),
             plan=text("plan"),
+        )
+
+    # ------------------------------------------------------------------ health over time
+
+    def save_report(self, report: HealthReport | ScorecardReport) -> None:
+        """Store the scores and tiers of ``report`` as the snapshot of its ``as_of``
+        (replacing an earlier snapshot of the same moment), in one transaction.
+
+        Read them back with :meth:`history`.
+        """
+        from custsuccess.health.report import HealthReport
+        from custsuccess.health.scorecards import ScorecardReport
+
+        if not isinstance(report, (HealthReport, ScorecardReport)):
+            raise ValidationError(
+                f"save_report() needs a HealthReport, got {type(report).__name__}"
+            )
+        m = len(report)
+        as_of = int(np.asarray(report.as_of).astype("datetime64[us]").view("i8"))
+        good = np.broadcast_to(np.asarray(report.good, dtype=np.float64), (m,))
+        poor = np.broadcast_to(np.asarray(report.poor, dtype=np.float64), (m,))
+        scorecard = (
+            report.scorecard.tolist() if isinstance(report, ScorecardReport) else [None] * m
+        )
+        rows = zip(
+            [as_of] * m,
+            report.customer_ids.tolist(),
+            _floats(report.score),
+            report.tier.tolist(),
+            good.tolist(),
+            poor.tolist(),
+            scorecard,
+            strict=True,
+        )
+        with self._transaction(write=True) as conn:
+            conn.execute("DELETE FROM health_snapshots WHERE as_of = ?", (as_of,))
+            conn.executemany(
+                "INSERT INTO health_snapshots "
+                "(as_of, customer_id, score, tier, good, poor, scorecard) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def report_snapshots(self) -> list[np.datetime64]:
+        """The ``as_of`` moments of the stored health snapshots, oldest first."""
+        rows = self.query("SELECT DISTINCT as_of FROM health_snapshots ORDER BY as_of")
+        return [np.datetime64(int(v), "us") for (v,) in rows]
+
+    def history(
+        self,
+        customer_ids: Sequence[str] | None = None,
+        since: datetime | np.datetime64 | str | None = None,
+    ) -> HealthHistory:
+        """The stored health snapshots (of ``customer_ids``, default all; from ``since``
+        on, default all), as a :class:`~custsuccess.health.history.HealthHistory` sorted
+        by (customer id, date).
+
+        >>> import tempfile, pathlib
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from custsuccess import Customer, Dataset, Event
+        >>> from custsuccess.health import HealthModel
+        >>> from custsuccess.health.rules import RecencyRule
+        >>> t = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        >>> ds = Dataset.from_records([Customer("a", t)], events=[Event("a", "login", t)])
+        >>> model = HealthModel([RecencyRule()])
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> with SQLiteStore(pathlib.Path(folder.name) / "cs.db") as store:
+        ...     for days in (1, 20, 40):
+        ...         store.save_report(model.score(ds, t + timedelta(days=days)))
+        ...     summary = store.history(["a"]).summary()
+        >>> folder.cleanup()
+
+        Recency falls from 100 (1 day after the last login) to 34.5 (20 days) to 0 (40
+        days): poor since day 20. 30 days before day 40 is day 10, whose latest snapshot
+        is day 1's: a change of 0 - 100; nothing is 90 days old:
+
+        >>> summary.tier.tolist(), summary.days_in_tier.tolist()
+        (['poor'], [20.0])
+        >>> summary.change_30.tolist(), summary.change_90.tolist()
+        ([-100.0], [nan])
+        """
+        from custsuccess.health.history import HealthHistory
+
+        where: list[str] = []
+        params: list[Any] = []
+        if customer_ids is not None:
+            if isinstance(customer_ids, str):
+                customer_ids = [customer_ids]
+            wanted = list(customer_ids)
+            for i, c in enumerate(wanted):
+                if not isinstance(c, str) or not c:
+                    raise ValidationError(f"customer_ids[{i}] must be a customer id, got {c!r}")
+            where.append(f"customer_id IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+            params.extend(wanted)
+        if since is not None:
+            where.append("as_of >= ?")
+            params.append(int(to_datetime64(since, "since").view("i8")))
+        sql = "SELECT customer_id, as_of, score, tier, good, poor FROM health_snapshots"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY customer_id, as_of"
+        rows = self.query(sql, params)
+        names = {"good": 0, "average": 1, "poor": 2, "unscored": 3}
+        if not rows:
+            return HealthHistory(np.empty(0, "U1"), np.empty(0, "datetime64[us]"),
+                                 np.empty(0), np.empty(0, np.int8), np.empty(0), np.empty(0))
+        ids, at, score, tier, good, poor = zip(*rows, strict=True)
+        id_array = np.array(ids, dtype=str)
+        order = np.lexsort((np.array(at, dtype=np.int64), id_array))  # SQL text order may differ
+        return HealthHistory(
+            id_array[order],
+            np.array(at, dtype=np.int64).view("datetime64[us]")[order],
+            np.array([math.nan if v is None else v for v in score], dtype=np.float64)[order],
+            np.array([names[v] for v in tier], dtype=np.int8)[order],
+            np.array(good, dtype=np.float64)[order],
+            np.array(poor, dtype=np.float64)[order],
         )

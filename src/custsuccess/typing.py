@@ -12,6 +12,9 @@ code plus numeric details), so scoring a million accounts formats no strings.
 
 from __future__ import annotations
 
+import functools
+import re
+import string
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import Protocol, runtime_checkable
+
+from custsuccess._readonly import readonly_field, readonly_mapping
 
 if TYPE_CHECKING:
     from custsuccess.dataset import Categorical, Dataset
@@ -46,7 +51,7 @@ class Reasons:
     """Per-row human reasons, formatted only when asked for.
 
     ``codes[i]`` picks a template from ``templates`` (-1: no reason); the template is
-    formatted with ``details`` (name -> array) at row ``i``.
+    formatted with ``details`` (name -> array) at row ``i``. The arrays are read-only.
 
     >>> r = Reasons(("no activity for {days:.0f} days", "active today"),
     ...             np.array([0, 1, -1]), {"days": np.array([41.0, 0.0, 3.0])})
@@ -55,8 +60,10 @@ class Reasons:
     """
 
     templates: tuple[str, ...]
-    codes: npt.NDArray[np.integer[Any]]
-    details: Mapping[str, npt.NDArray[Any]] = attrs.field(factory=dict)
+    codes: npt.NDArray[np.integer[Any]] = attrs.field(converter=readonly_field)
+    details: Mapping[str, npt.NDArray[Any]] = attrs.field(
+        factory=dict, converter=readonly_mapping
+    )
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -71,6 +78,62 @@ class Reasons:
         }
         return self.templates[code].format(**values)
 
+    def problem(self, n: int) -> str | None:
+        """What makes these reasons unusable for ``n`` rows, or None when they are fine.
+
+        Checked: ``templates`` is a tuple of str whose fields (``{days:.0f}``) all name a
+        detail; ``codes`` is an integer array of shape ``(n,)`` with values from -1 to
+        ``len(templates) - 1``; every detail is an array of shape ``(n,)``; and each
+        template used formats on the first row using it. The host runs this where a
+        plugin hands reasons over, so a fault is reported there, naming the plugin,
+        instead of as a KeyError when a reason is formatted later.
+
+        >>> Reasons(("{days:.0f} days idle",), np.array([0, -1]), {}).problem(2)
+        "template 0 '{days:.0f} days idle' names detail 'days', which is not among the details []"
+        >>> Reasons(("ok",), np.array([0, 1])).problem(2)
+        'codes[1] = 1 is outside -1..0'
+        """
+        # typed as what a plugin may really hand over, not what it should
+        templates: object = self.templates
+        codes: object = self.codes
+        details: object = self.details
+        if not isinstance(templates, tuple) or not all(isinstance(t, str) for t in templates):
+            return f"templates must be a tuple of str, got {templates!r}"
+        if not isinstance(codes, np.ndarray):
+            return f"codes is a {type(codes).__name__}, expected a numpy integer array"
+        if codes.dtype.kind not in "iu":
+            return f"codes has dtype {codes.dtype}, expected integers"
+        if codes.shape != (n,):
+            return f"codes has shape {codes.shape}, expected ({n},)"
+        if not isinstance(details, Mapping):
+            return f"details is a {type(details).__name__}, expected a mapping"
+        for key, detail in details.items():
+            if not isinstance(key, str):
+                return f"details has a key {key!r}, expected str"
+            if not isinstance(detail, np.ndarray) or detail.shape != (n,):
+                shape = getattr(detail, "shape", type(detail).__name__)
+                return f"details[{key!r}] has shape {shape}, expected ({n},)"
+        if n:
+            outside = np.flatnonzero((codes < -1) | (codes >= len(templates)))
+            if outside.size:
+                i = int(outside[0])
+                return f"codes[{i}] = {int(codes[i])} is outside -1..{len(templates) - 1}"
+        for j, template in enumerate(templates):
+            missing = _template_problem(template, tuple(sorted(details)))
+            if missing is not None:
+                return f"template {j} {template!r} {missing}"
+        used = np.bincount(codes.astype(np.intp) + 1, minlength=len(templates) + 1)[1:] if n else ()
+        for j in np.flatnonzero(used).tolist():
+            row = int(np.argmax(codes == j))
+            try:
+                self.format(row)
+            except Exception as exc:
+                return (
+                    f"template {j} {self.templates[j]!r} fails on row {row}: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+        return None
+
     def take(self, index: Any) -> Reasons:
         """The rows at ``index``."""
         return Reasons(
@@ -83,16 +146,32 @@ class Reasons:
         return cls((), np.full(n, -1, dtype=np.int8))
 
 
+@functools.lru_cache(maxsize=256)
+def _template_problem(template: str, names: tuple[str, ...]) -> str | None:
+    """Why ``template`` cannot be formatted with details ``names``, or None."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"is not a format string: {exc}"
+    for field in fields:
+        name = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if not name or name.isdigit():
+            return f"has a positional field {{{field}}}: name a detail instead"
+        if name not in names:
+            return f"names detail {name!r}, which is not among the details {list(names)}"
+    return None
+
+
 @attrs.frozen(slots=True, eq=False)
 class RuleResult:
     """What a health rule says about every customer of a dataset.
 
     ``score``: float64, one per customer, in [0, 100]; NaN where the rule is not
     applicable (it is then left out of that account's weighted mean).
-    ``reasons``: why, one per customer.
+    ``reasons``: why, one per customer. The arrays are read-only.
     """
 
-    score: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64] = attrs.field(converter=readonly_field)
     reasons: Reasons
 
 
@@ -118,11 +197,12 @@ class ChurnedAccounts:
     ``customer``: customer indexes into the dataset; ``churned_at``: when the customer's
     last active subscription ended; ``started_at``: when its first subscription started;
     ``cancel_reason``: the reason the customer gave, if any (code -1: none given).
+    The arrays are read-only: a classifier cannot change what the next one sees.
     """
 
-    customer: npt.NDArray[np.intp]
-    churned_at: npt.NDArray[np.datetime64]
-    started_at: npt.NDArray[np.datetime64]
+    customer: npt.NDArray[np.intp] = attrs.field(converter=readonly_field)
+    churned_at: npt.NDArray[np.datetime64] = attrs.field(converter=readonly_field)
+    started_at: npt.NDArray[np.datetime64] = attrs.field(converter=readonly_field)
     cancel_reason: Categorical
 
     def __len__(self) -> int:

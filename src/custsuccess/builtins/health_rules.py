@@ -3,7 +3,10 @@
 Registers one instance of each rule of :mod:`custsuccess.health.rules` with its default
 parameters: ``usage.recency``, ``usage.frequency``, ``usage.trend``,
 ``onboarding.progress``, ``survey.nps``, ``support.responsiveness``,
-``billing.payment_failures``, ``advocacy.referrals`` and ``adoption.breadth``.
+``billing.payment_failures``, ``advocacy.referrals`` and ``adoption.breadth``; and the
+user rules of :mod:`custsuccess.health.user_rules` (``users.stickiness``,
+``users.breadth``, ``users.seat_utilisation``, ``users.champion``, default weight 0:
+switched on by a host whose events carry ``user_id``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ __all__ = ["register_health_rules"]
 def register_health_rules(register: RegisterHealthRule) -> None:
     """Register the built-in health rules."""
     from custsuccess.health.rules import BUILTIN_RULES
+    from custsuccess.health.user_rules import USER_RULES
 
     for cls in BUILTIN_RULES:
         register(cls())
+    for user_rule in USER_RULES:
+        register(user_rule())

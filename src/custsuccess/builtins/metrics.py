@@ -212,6 +212,42 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "number",
     ),
     DatasetMetric(
+        "user_activity",
+        "Per account: daily, weekly and monthly active users, DAU/MAU, breadth, seat "
+        "utilisation and the champion.",
+        _M + "users.user_activity",
+    ),
+    DatasetMetric(
+        "active_users",
+        "Monthly active users per account (distinct users active in the last 30 days).",
+        _M + "users.user_activity",
+        _field("monthly_active"),
+    ),
+    DatasetMetric(
+        "dau_mau",
+        "DAU/MAU per account over the last 30 days.",
+        _M + "users.user_activity",
+        _field("dau_mau"),
+    ),
+    DatasetMetric(
+        "seat_utilisation",
+        "Monthly active users / seats per account.",
+        _M + "users.user_activity",
+        _field("seat_utilisation"),
+    ),
+    DatasetMetric(
+        "user_breadth",
+        "Share of each account's known users active in the last 30 days.",
+        _M + "users.user_activity",
+        _field("breadth"),
+    ),
+    DatasetMetric(
+        "champion_gone_quiet",
+        "Per account: the most active user of the 90 days before the last 30 is quiet.",
+        _M + "users.user_activity",
+        _field("champion_quiet"),
+    ),
+    DatasetMetric(
         "support_response_times",
         "First-response time per support channel and share answered within target.",
         _M + "support.support_response_times",

@@ -6,7 +6,12 @@
 * :mod:`custsuccess.churn.reasons`: the built-in classifiers.
 * :func:`reason_distribution`, :func:`tenure_by_reason`, :func:`inactivity_profile`,
   :func:`churn_by`: patterns in the churn database.
-* :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis.
+* :func:`kaplan_meier`, :func:`logrank_test`, :func:`lifetimes_from`: survival analysis;
+  :func:`nelson_aalen` (cumulative hazard), weights, late entry and restricted means in
+  :mod:`custsuccess.churn.hazard`; :func:`multivariate_logrank_test` (k groups, weighted,
+  stratified) and :func:`pairwise_logrank_test`; :class:`CoxModel` (Cox regression);
+  churn reasons as competing risks (:func:`cumulative_incidence`, :func:`gray_test`,
+  :func:`competing_risks_from`).
 
 See docs/churn.md for every definition and formula.
 """
@@ -23,6 +28,22 @@ from custsuccess.churn.analysis import (
     inactivity_profile,
     reason_distribution,
     tenure_by_reason,
+)
+from custsuccess.churn.competing import (
+    CompetingRisks,
+    CumulativeIncidence,
+    GrayTestResult,
+    competing_risks_from,
+    cumulative_incidence,
+    gray_test,
+)
+from custsuccess.churn.cox import CoxModel, concordance_index, covariates_from_lifetimes
+from custsuccess.churn.hazard import NelsonAalen, RestrictedMean, nelson_aalen
+from custsuccess.churn.logrank import (
+    KSampleLogRankResult,
+    PairwiseLogRank,
+    multivariate_logrank_test,
+    pairwise_logrank_test,
 )
 from custsuccess.churn.reasons import (
     UNCLASSIFIED,
@@ -49,25 +70,41 @@ __all__ = [
     "UNCLASSIFIED",
     "ChurnBy",
     "ChurnRecords",
+    "CompetingRisks",
+    "CoxModel",
+    "CumulativeIncidence",
     "DisengagedReason",
     "DowngradePathReason",
     "GivenReason",
+    "GrayTestResult",
     "InactivityProfile",
     "InvoluntaryReason",
+    "KSampleLogRankResult",
     "KaplanMeier",
     "Lifetimes",
     "LogRankResult",
+    "NelsonAalen",
     "NeverOnboardedReason",
+    "PairwiseLogRank",
     "ReasonDistribution",
+    "RestrictedMean",
     "SupportFrictionReason",
     "TenureByReason",
     "builtin_classifiers",
     "churn_by",
     "churned_accounts",
+    "competing_risks_from",
+    "concordance_index",
+    "covariates_from_lifetimes",
+    "cumulative_incidence",
+    "gray_test",
     "inactivity_profile",
     "kaplan_meier",
     "lifetimes_from",
     "logrank_test",
+    "multivariate_logrank_test",
+    "nelson_aalen",
+    "pairwise_logrank_test",
     "reason_distribution",
     "records",
     "tenure_by_reason",

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly_field
 from custsuccess.churn._windows import (
     DEFAULT_ACTIVITY_KINDS,
     NO_TIME,
@@ -84,25 +85,25 @@ class ChurnRecords:
     ratio; ``last_activity_at``: the last activity before churn (NaT: none);
     ``inactivity_days``: the period of non-use before cancelling; ``mrr_lost``: MRR of
     the subscriptions that ended at ``churned_at``, in their ``currency``; ``segment``
-    and ``plan`` (the plan of the last subscription).
+    and ``plan`` (the plan of the last subscription). Every array is read-only.
     """
 
     as_of: np.datetime64
-    customer: npt.NDArray[np.intp]
-    customer_id: npt.NDArray[np.str_]
-    started_at: TimeArray
-    churned_at: TimeArray
-    tenure_days: F64
+    customer: npt.NDArray[np.intp] = attrs.field(converter=readonly_field)
+    customer_id: npt.NDArray[np.str_] = attrs.field(converter=readonly_field)
+    started_at: TimeArray = attrs.field(converter=readonly_field)
+    churned_at: TimeArray = attrs.field(converter=readonly_field)
+    tenure_days: F64 = attrs.field(converter=readonly_field)
     reason: Categorical
     classifier: Categorical
     evidence: Reasons
-    activity_slope: F64
-    recent_activity_rate: F64
-    lifetime_activity_rate: F64
-    recent_vs_lifetime: F64
-    last_activity_at: TimeArray
-    inactivity_days: F64
-    mrr_lost: F64
+    activity_slope: F64 = attrs.field(converter=readonly_field)
+    recent_activity_rate: F64 = attrs.field(converter=readonly_field)
+    lifetime_activity_rate: F64 = attrs.field(converter=readonly_field)
+    recent_vs_lifetime: F64 = attrs.field(converter=readonly_field)
+    last_activity_at: TimeArray = attrs.field(converter=readonly_field)
+    inactivity_days: F64 = attrs.field(converter=readonly_field)
+    mrr_lost: F64 = attrs.field(converter=readonly_field)
     currency: Categorical
     segment: Categorical
     plan: Categorical
@@ -464,12 +465,9 @@ def _check_result(result: object, contribution: Contribution[Any], m: int) -> No
                 what="reason.codes", kinds="iu")
     if not isinstance(evidence, Reasons):
         raise garbage(f"evidence is a {type(evidence).__name__}, expected a Reasons")
-    check_array(evidence.codes, contribution, (m,), -1, len(evidence.templates) - 1,
-                what="evidence.codes", kinds="iu")
-    for key, detail in evidence.details.items():
-        if not isinstance(detail, np.ndarray) or detail.shape[:1] != (m,):
-            shape = getattr(detail, "shape", type(detail).__name__)
-            raise garbage(f"evidence.details[{key!r}] has shape {shape}, expected ({m},)")
+    problem = evidence.problem(m)  # here, not as a KeyError in to_records() later
+    if problem is not None:
+        raise garbage(f"evidence: {problem}")
 
 
 def _merge_evidence(results: list[ReasonResult], decided: npt.NDArray[np.int64], m: int) -> Reasons:

@@ -28,12 +28,17 @@ from custsuccess.errors import ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
+
+    from custsuccess.churn.hazard import RestrictedMean
 
 __all__ = ["KaplanMeier", "Lifetimes", "LogRankResult", "kaplan_meier", "lifetimes_from",
            "logrank_test"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+#: whole counts, or weighted (float) counts when case weights were given
+Counts = npt.NDArray[np.int64] | npt.NDArray[np.float64]
 
 
 def _durations(values: Any, field: str) -> F64:
@@ -77,8 +82,21 @@ def _alpha(alpha: float) -> float:
     return float(alpha)
 
 
+#: rounding allowance per factor of the product-limit curve, in units of q
+_ROUNDING_PER_STEP = 4 * float(np.finfo(np.float64).eps)
+
+
 def _first_at_or_below(curve: F64, timeline: F64, q: float) -> float:
-    below = np.flatnonzero(curve <= q)
+    """The first time the curve is at or below ``q``, counting a value above ``q`` by no
+    more than the rounding of the product so far as reaching it.
+
+    S(t) after k steps is a product of k rounded factors, so it can exceed an exact
+    1/2 by about k ulps (``np.arange(1, 25)`` gives 0.5000000000000001 at t = 12, where
+    S is exactly 1/2). Exact rationals never come that close to ``q`` without reaching
+    it unless the risk sets hold ~1e15 subjects.
+    """
+    slack = q * _ROUNDING_PER_STEP * np.arange(1, curve.size + 1)
+    below = np.flatnonzero(curve <= q + slack)
     return float(timeline[below[0]]) if below.size else float("inf")
 
 
@@ -94,13 +112,15 @@ class KaplanMeier:
     ``1 - alpha`` confidence band on the log(-log) scale:
     ``exp(-exp(log(-log S) ± z sqrt(greenwood) / log S))``, 1 where S = 1.
     ``median``: the first time S(t) <= 0.5 (inf when the curve never gets there), and
-    ``median_lower`` / ``median_upper`` the same on the band's lower and upper curves.
+    ``median_lower`` / ``median_upper`` the same on the band's lower and upper curves;
+    :meth:`percentile` the same for any level. "At or below" allows for the rounding of
+    the product: an S(t) that is exactly 0.5 but computed as 0.5000000000000001 counts.
     """
 
     timeline: F64
-    at_risk: I64
-    events: I64
-    censored: I64
+    at_risk: Counts
+    events: Counts
+    censored: Counts
     survival: F64
     greenwood: F64
     lower: F64
@@ -124,8 +144,32 @@ class KaplanMeier:
 
     @property
     def n(self) -> int:
-        """Number of subjects."""
-        return int(self.at_risk[0]) if len(self.at_risk) else 0
+        """Number of subjects (at risk at the origin; their weight, rounded, if weighted)."""
+        return round(float(self.at_risk[0])) if len(self.at_risk) else 0
+
+    def percentile(self, p: float) -> float:
+        """The first time S(t) <= ``p`` (inf when never), with the same rounding allowance
+        as :attr:`median`: ``percentile(0.5)`` is the median, ``percentile(0.75)`` the
+        time by which a quarter have left."""
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
+            raise ValidationError(f"p must be a number in (0, 1), got {p!r}")
+        return _first_at_or_below(self.survival, self.timeline, float(p))
+
+    def restricted_mean(self, t: float, *, alpha: float = 0.05) -> RestrictedMean:
+        """Restricted mean survival time up to ``t`` with its standard error; see
+        :func:`custsuccess.churn.hazard.restricted_mean`."""
+        from custsuccess.churn.hazard import restricted_mean
+
+        return restricted_mean(self, t, alpha=alpha)
+
+    def plot(self, **kwargs: Any) -> Figure:
+        """This curve with its band, censor marks and at-risk counts; keywords go to
+        :func:`custsuccess.plot.survival_curves` (needs matplotlib)."""
+        from custsuccess.plot import survival_curves
+
+        kwargs.setdefault("censor_marks", True)
+        kwargs.setdefault("at_risk_counts", True)
+        return survival_curves(self, **kwargs)
 
     def survival_at(self, times: Any) -> F64:
         """S(t) at each of ``times`` (the step curve is right-continuous; 1 before 0)."""
@@ -190,14 +234,17 @@ def _fit(durations: F64, observed: npt.NDArray[np.bool_], alpha: float, z: float
 
 @overload
 def kaplan_meier(
-    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: None = ...
+    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: None = ...,
+    weights: Any = ..., entry: Any = ..., start_time: float | None = ...,
 ) -> KaplanMeier: ...
 @overload
 def kaplan_meier(
-    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: Any
+    durations: Any, observed: Any = ..., *, alpha: float = ..., groups: Any,
+    weights: Any = ..., entry: Any = ..., start_time: float | None = ...,
 ) -> dict[Any, KaplanMeier]: ...
 def kaplan_meier(
-    durations: Any, observed: Any = None, *, alpha: float = 0.05, groups: Any = None
+    durations: Any, observed: Any = None, *, alpha: float = 0.05, groups: Any = None,
+    weights: Any = None, entry: Any = None, start_time: float | None = None,
 ) -> KaplanMeier | dict[Any, KaplanMeier]:
     """The Kaplan-Meier estimate of the survival function, overall or per group.
 
@@ -212,6 +259,10 @@ def kaplan_meier(
         The band is a ``1 - alpha`` pointwise confidence band (default 95%).
     groups
         Optional group label per subject: then a dict label -> curve, labels sorted.
+    weights, entry, start_time
+        Case weights, late-entry times (left truncation) and a later origin (the curve
+        conditional on surviving to ``start_time``); see
+        :func:`custsuccess.churn.hazard.risk_table`.
 
     Examples
     --------
@@ -229,6 +280,10 @@ def kaplan_meier(
     d = _durations(durations, "durations")
     obs = _observed(observed, len(d), "observed")
     z = NormalDist().inv_cdf(1 - alpha / 2)  # the standard normal quantile, as scipy's ppf
+    if weights is not None or entry is not None or start_time is not None:
+        from custsuccess.churn.hazard import grouped_kaplan_meier
+
+        return grouped_kaplan_meier(d, obs, alpha, groups, weights, entry, start_time)
     if groups is None:
         return _fit(d, obs, alpha, z)
     labels = np.asarray(groups)
@@ -276,7 +331,9 @@ def logrank_test(
     At each distinct event time t_j of the pooled sample, with n_j at risk (n_aj in a)
     and d_j events (d_aj in a): E_a = sum d_j n_aj / n_j,
     V = sum d_j (n_aj / n_j) (1 - n_aj / n_j) (n_j - d_j) / (n_j - 1), and
-    statistic = (O_a - E_a)^2 / V.
+    statistic = (O_a - E_a)^2 / V. When V = 0 (every subject censored, or no event with
+    subjects at risk in both groups) the statistic is 0 and the p-value 1, as in lifelines
+    and R's ``survdiff``.
 
     Freireich's 6-MP arm against placebo (all placebo relapses observed):
 
@@ -308,12 +365,10 @@ def logrank_test(
         correction = np.where(n > 1, (n - d) / (n - 1), 0.0)
     variance = float(np.sum(d * share * (1 - share) * correction))
     observed_total_a = float(d_a.sum())
-    if variance <= 0:
-        raise ValidationError(
-            "logrank_test: the variance is 0 (no event with subjects at risk in both "
-            "groups), the test is undefined"
-        )
-    statistic = (observed_total_a - expected_a) ** 2 / variance
+    # V = 0: no event with subjects at risk in both groups (all censored, or identical
+    # tied samples); then O - E is 0 too: no evidence of a difference, chi2 = 0 and p = 1,
+    # as lifelines and R's survdiff report
+    statistic = (observed_total_a - expected_a) ** 2 / variance if variance > 0 else 0.0
     # chi-square survival function with 1 degree of freedom; scipy.special loads far
     # faster than scipy.stats
     from scipy.special import chdtrc

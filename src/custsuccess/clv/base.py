@@ -25,7 +25,12 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.errors import ConvergenceError, NotFittedError, ValidationError
+from custsuccess.errors import (
+    ConvergenceError,
+    NotFittedError,
+    NumericalError,
+    ValidationError,
+)
 
 __all__ = ["ParameterSummary", "broadcast", "check_rfm", "dot", "positive_array"]
 
@@ -69,6 +74,26 @@ def positive_array(values: Any, field: str, *, allow_zero: bool = True) -> Float
         where = _rows(np.atleast_1d(bad), **{field: np.atleast_1d(arr)})
         raise ValidationError(f"{field} must be finite and {bound}: {where}")
     return arr
+
+
+def nonnegative(values: Any, what: str, model: object) -> FloatArray:
+    """A prediction that is never negative, with rounding residues below 0 set to 0.
+
+    NaN or infinity is never passed off as a number: it raises
+    :class:`~custsuccess.errors.NumericalError` naming the model and its parameters
+    (``np.maximum(nan, 0)`` is NaN, so a plain clip would let it through).
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
+        raise NumericalError(
+            f"{model!r}: {what} is not a finite number at position {i} "
+            f"({float(arr.reshape(-1)[i])!r}); the parameters are outside the range "
+            "where it can be evaluated in double precision"
+        )
+    out: FloatArray = np.maximum(arr, 0.0)
+    return out
 
 
 def _as_1d(values: Any, field: str) -> FloatArray:
@@ -237,6 +262,49 @@ def _hessian(f: Objective, grad: Gradient | None, z: FloatArray) -> FloatArray:
     return hess
 
 
+#: a log-parameter beyond this (a parameter below e^-18.4 ~ 1e-8 or above 1e8 times the
+#: internal time unit) is taken as heading to 0 or infinity: a boundary optimum
+_LOG_BOUND: Final = 18.42
+
+
+class _BoundaryReachedError(Exception):
+    """Raised inside the optimiser's callback to stop a run that leaves the bounded box."""
+
+    def __init__(self, z: FloatArray) -> None:
+        super().__init__()
+        self.z = z
+
+
+def check_optimiser_options(maxiter: Any, tol: Any) -> tuple[int | None, float | None]:
+    """``maxiter`` a whole number >= 1 and ``tol`` a finite number > 0 (or None)."""
+    if maxiter is not None and (
+        isinstance(maxiter, bool)
+        or not isinstance(maxiter, (int, np.integer))
+        or int(maxiter) < 1
+    ):
+        raise ValidationError(f"maxiter must be a whole number >= 1 or None, got {maxiter!r}")
+    if tol is not None and (
+        isinstance(tol, bool)
+        or not isinstance(tol, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(tol))
+        or float(tol) <= 0
+    ):
+        raise ValidationError(f"tol must be a finite number > 0 or None, got {tol!r}")
+    return (None if maxiter is None else int(maxiter)), (None if tol is None else float(tol))
+
+
+def check_repeat_purchases(model: str, x: FloatArray) -> None:
+    """Purchase-and-dropout models need at least one repeat purchase: without one the
+    dropout process leaves no trace in the data and the likelihood is maximised only in
+    the limit of a zero purchase rate (a boundary, not a fit)."""
+    if not np.any(x > 0):
+        raise ConvergenceError(
+            f"{model}: every customer has frequency 0 ({x.size} rows), so the purchase "
+            "rate and the dropout process cannot be estimated (the likelihood is maximised "
+            "only as the purchase rate tends to 0); fit on data with repeat purchases"
+        )
+
+
 class Fitter:
     """Base class of the CLV models: fitted state, ``summary()``, and the optimiser.
 
@@ -339,6 +407,7 @@ class Fitter:
         """
         from scipy.optimize import minimize
 
+        maxiter, tol = check_optimiser_options(maxiter, tol)
         lam = self.penalizer
 
         def objective(z: FloatArray) -> float:
@@ -365,7 +434,24 @@ class Fitter:
         options: dict[str, Any] = {"gtol": 1e-8 if tol is None else tol}
         if maxiter is not None:
             options["maxiter"] = maxiter
-        result = minimize(objective, start, jac=jac, method="BFGS", options=options)
+
+        def leave_if_unbounded(z: FloatArray) -> None:
+            if np.any(np.abs(z) > _LOG_BOUND):
+                raise _BoundaryReachedError(np.array(z, dtype=np.float64))
+
+        try:
+            result = minimize(
+                objective,
+                start,
+                jac=jac,
+                method="BFGS",
+                options=options,
+                callback=leave_if_unbounded,
+            )
+        except _BoundaryReachedError as stop:
+            raise ConvergenceError(self._boundary_message(stop.z, scales)) from None
+        if np.all(np.isfinite(result.x)) and np.any(np.abs(result.x) > _LOG_BOUND):
+            raise ConvergenceError(self._boundary_message(result.x, scales))
         grad_norm = (
             float(np.max(np.abs(jac(result.x)))) if np.all(np.isfinite(result.x)) else math.inf
         )
@@ -405,6 +491,20 @@ class Fitter:
             log_likelihood=loglik,
             n_observations=float(total_weight),
             iterations=int(result.nit),
+        )
+
+
+    def _boundary_message(self, z: FloatArray, scales: Sequence[float]) -> str:
+        values = np.exp(z) * np.asarray(scales, dtype=np.float64)
+        where = ", ".join(
+            f"{name} -> {'infinity' if zk > 0 else '0'} ({value:.3g})"
+            for name, zk, value in zip(self.param_names, z, values, strict=True)
+            if abs(zk) > _LOG_BOUND
+        )
+        return (
+            f"{type(self).__name__}: the maximum likelihood is on the boundary of the "
+            f"parameter space ({where}); the data do not identify the model there. "
+            "Try a penalizer > 0 or a simpler model"
         )
 
 

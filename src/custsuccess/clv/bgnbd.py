@@ -26,10 +26,12 @@ from custsuccess.clv.base import (
     Fitter,
     FloatArray,
     broadcast,
+    check_repeat_purchases,
     check_rfm,
     compress,
     dot,
     initial_log_params,
+    nonnegative,
     positive_array,
     unique_inverse,
     weights_array,
@@ -39,14 +41,67 @@ from custsuccess.errors import ValidationError
 __all__ = ["BetaGeoModel"]
 
 
-def log_hyp2f1(a: Any, b: Any, c: Any, z: Any) -> FloatArray:
-    """``ln 2F1(a, b; c; z)`` for ``0 <= z < 1``, falling back on Euler's transformation
-    ``2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)`` where the direct value overflows.
+def signed_log_hyp2f1(a: Any, b: Any, c: Any, z: Any) -> tuple[FloatArray, FloatArray]:
+    """``(ln|2F1(a, b; c; z)|, sign 2F1)`` for ``0 <= z < 1``.
+
+    The function is negative for some legitimate parameters (BG/NBD with
+    ``a + b + x - 1 < 0``), so its sign is carried next to the log of its size. Where the
+    direct value overflows, Euler's transformation
+    ``2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)`` is used instead.
     """
     with np.errstate(all="ignore"):
-        direct = np.log(hyp2f1(a, b, c, z))
-        euler = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
-    out: FloatArray = np.where(np.isfinite(direct), direct, euler)
+        direct = np.asarray(hyp2f1(a, b, c, z), dtype=np.float64)
+        euler = np.asarray(hyp2f1(c - a, c - b, c, z), dtype=np.float64)
+        use_direct = np.isfinite(direct) & (direct != 0)
+        log_abs = np.where(
+            use_direct,
+            np.log(np.abs(direct)),
+            np.log(np.abs(euler)) + (c - a - b) * np.log1p(-z),
+        )
+        sign = np.where(use_direct, np.sign(direct), np.sign(euler))
+    return np.asarray(log_abs, dtype=np.float64), np.asarray(sign, dtype=np.float64)
+
+
+def log_hyp2f1(a: Any, b: Any, c: Any, z: Any) -> FloatArray:
+    """``ln 2F1(a, b; c; z)`` where the function is known to be positive (NaN elsewhere)."""
+    log_abs, sign = signed_log_hyp2f1(a, b, c, z)
+    out: FloatArray = np.where(sign > 0, log_abs, np.nan)
+    return out
+
+
+def _one_minus(log_abs: FloatArray, sign: FloatArray) -> FloatArray:
+    """``1 - sign * exp(log_abs)`` without cancellation where the term is near 1."""
+    with np.errstate(over="ignore"):
+        out: FloatArray = np.where(sign > 0, -np.expm1(log_abs), 1.0 + np.exp(log_abs))
+    return out
+
+
+#: within this distance of a = 1 the (a+b+x-1)/(a-1) [1 - ...] form is 0/0; the value is
+#: interpolated between a = 1 -/+ this (the function is smooth in a: error ~1e-10)
+_NEAR_ONE = 1e-5
+
+
+def _purchases_while_alive(
+    r: float, alpha: float, a: float, b: float, x: FloatArray, age: FloatArray, t: FloatArray
+) -> FloatArray:
+    """FHL 2005 eq. 10 without the P(alive) factor::
+
+    (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
+    """
+
+    def at(a_: float) -> FloatArray:
+        z = t / (alpha + age + t)
+        log_abs, sign = signed_log_hyp2f1(r + x, b + x, a_ + b + x - 1, z)
+        log_term = log_abs + (r + x) * (np.log(alpha + age) - np.log(alpha + age + t))
+        with np.errstate(all="ignore"):
+            out: FloatArray = (a_ + b + x - 1) / (a_ - 1) * _one_minus(log_term, sign)
+        return out
+
+    if abs(a - 1.0) >= _NEAR_ONE:
+        return at(a)
+    low, high = at(1.0 - _NEAR_ONE), at(1.0 + _NEAR_ONE)
+    weight = (a - (1.0 - _NEAR_ONE)) / (2 * _NEAR_ONE)
+    out: FloatArray = low + weight * (high - low)
     return out
 
 
@@ -101,6 +156,7 @@ class BetaGeoModel(Fitter):
         """
         x, t_x, age = check_rfm(frequency, recency, T)
         w = weights_array(weights, x.size)
+        check_repeat_purchases("BetaGeoModel", x[w > 0])
         scale = float(age.max())
         if scale <= 0:
             raise ValidationError("T must be > 0 for at least one customer")
@@ -249,14 +305,9 @@ class BetaGeoModel(Fitter):
         x, t_x, age = check_rfm(frequency, recency, T, fitting=False)
         tt = positive_array(t, "t")
         x, t_x, age, tt = broadcast(frequency=x, recency=t_x, T=age, t=tt)
-        z = tt / (alpha + age + tt)
-        log_term = log_hyp2f1(r + x, b + x, a + b + x - 1, z) + (r + x) * (
-            np.log(alpha + age) - np.log(alpha + age + tt)
-        )
-        numerator = (a + b + x - 1) / (a - 1) * -np.expm1(log_term)
+        numerator = _purchases_while_alive(r, alpha, a, b, x, age, tt)
         alive = np.where(x > 0, expit(-self._log_div(x, t_x, age)), 1.0)
-        out: FloatArray = np.maximum(numerator * alive, 0.0)
-        return out
+        return nonnegative(numerator * alive, "conditional_expected_purchases", self)
 
     def expected_purchases(self, t: Any) -> FloatArray:
         """Expected repeat purchases of a new customer in ``(0, t]`` (FHL 2005, eq. 9)::
@@ -265,10 +316,7 @@ class BetaGeoModel(Fitter):
         """
         r, alpha, a, b = self._values()
         tt = positive_array(t, "t")
-        log_term = log_hyp2f1(r, b, a + b - 1, tt / (alpha + tt)) + r * (
-            np.log(alpha) - np.log(alpha + tt)
-        )
-        out: FloatArray = np.maximum((a + b - 1) / (a - 1) * -np.expm1(log_term), 0.0)
-        return out
+        purchases = _purchases_while_alive(r, alpha, a, b, np.zeros_like(tt), np.zeros_like(tt), tt)
+        return nonnegative(purchases, "expected_purchases", self)
 
     predict = conditional_expected_purchases

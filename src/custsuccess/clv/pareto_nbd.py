@@ -34,6 +34,7 @@ from custsuccess.clv.base import (
     Fitter,
     FloatArray,
     broadcast,
+    check_repeat_purchases,
     check_rfm,
     compress,
     dot,
@@ -112,6 +113,7 @@ class ParetoNBDModel(Fitter):
         :meth:`BetaGeoModel.fit <custsuccess.clv.BetaGeoModel.fit>`; default ``tol`` 1e-7)."""
         x, t_x, age = check_rfm(frequency, recency, T)
         w = weights_array(weights, x.size)
+        check_repeat_purchases("ParetoNBDModel", x[w > 0])
         scale = float(age.max())
         if scale <= 0:
             raise ValidationError("T must be > 0 for at least one customer")

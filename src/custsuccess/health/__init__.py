@@ -8,6 +8,8 @@
   ``support.responsiveness``, ``billing.payment_failures``, ``advocacy.referrals``,
   ``adoption.breadth``).
 * :mod:`custsuccess.health.playbooks`: the built-in playbooks.
+* :func:`training_frame`: point-in-time features and churn labels;
+  :func:`learn`: a health score learned from them (a calibrated churn probability).
 * :func:`backtest`: how well the score predicts churn.
 
 The formulas, their sources and how to write a rule of your own are in ``docs/health.md``.
@@ -16,6 +18,8 @@ The formulas, their sources and how to write a rule of your own are in ``docs/he
 from __future__ import annotations
 
 from custsuccess.health.backtest import BacktestResult, backtest, roc_auc
+from custsuccess.health.features import FeatureSpec, TrainingFrame, training_frame
+from custsuccess.health.learn import LearnedScorer, learn
 from custsuccess.health.model import DEFAULT_GOOD, DEFAULT_POOR, HealthModel
 from custsuccess.health.report import TIERS, Explanation, HealthReport, RuleContribution
 
@@ -25,9 +29,14 @@ __all__ = [
     "TIERS",
     "BacktestResult",
     "Explanation",
+    "FeatureSpec",
     "HealthModel",
     "HealthReport",
+    "LearnedScorer",
     "RuleContribution",
+    "TrainingFrame",
     "backtest",
+    "learn",
     "roc_auc",
+    "training_frame",
 ]

@@ -10,8 +10,9 @@ of the poor tier over the good tier.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -22,7 +23,12 @@ from custsuccess.errors import ValidationError
 from custsuccess.health.model import HealthModel
 from custsuccess.health.report import TIERS, HealthReport
 
-__all__ = ["BacktestResult", "backtest", "roc_auc"]
+if TYPE_CHECKING:
+    from custsuccess.distributed.dataset import PartitionedDataset
+
+__all__ = ["BacktestResult", "backtest", "calibration_table", "roc_auc", "top_decile_lift"]
+
+Moment = datetime | np.datetime64 | str
 
 
 def _average_ranks(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -73,15 +79,55 @@ def roc_auc(positive: npt.ArrayLike, risk: npt.ArrayLike) -> float:
     return u / (n_pos * n_neg)
 
 
+def calibration_table(
+    churned: npt.NDArray[np.bool_], risk: npt.NDArray[np.float64],
+    probability: npt.NDArray[np.float64] | None, bins: int = 10,
+) -> list[dict[str, float]]:
+    """Rows sorted by ``risk`` (ties by position) cut into ``bins`` groups of (almost)
+    equal size, lowest risk first: per group ``accounts``, ``predicted`` (mean
+    probability; NaN without one) and ``observed`` (churn rate)."""
+    m = risk.size
+    order = np.argsort(risk, kind="stable")
+    out = []
+    for part in np.array_split(order, bins) if m else []:
+        if not part.size:
+            continue
+        out.append({
+            "accounts": int(part.size),
+            "predicted": float(probability[part].mean()) if probability is not None
+            else math.nan,
+            "observed": float(churned[part].mean()),
+        })  # fmt: skip
+    return out
+
+
+def top_decile_lift(churned: npt.NDArray[np.bool_], risk: npt.NDArray[np.float64]) -> float:
+    """Churn rate of the riskiest 10% (``ceil(n / 10)`` rows; ties by position) over the
+    overall churn rate (NaN when nobody churned)."""
+    m = risk.size
+    base = float(churned.mean()) if m else math.nan
+    if not m or base == 0:
+        return math.nan
+    top = np.argsort(-risk, kind="stable")[: -(-m // 10)]
+    return float(churned[top].mean()) / base
+
+
 @attrs.frozen(slots=True, eq=False)
 class BacktestResult:
     """What :func:`backtest` found.
 
-    ``auc``: ROC AUC of ``100 - score`` for churn; ``churn_rate``: overall; ``tiers``:
-    per tier, ``{"accounts": n, "churned": k, "churn_rate": k / n}`` (rate NaN when
-    ``n == 0``); ``lift``: poor-tier churn rate over good-tier churn rate (inf when the
-    good tier has no churn and the poor tier has some); ``churned``: the label of each
-    account of ``report``; ``report``: the health report at ``as_of``.
+    ``auc``: ROC AUC of the risk (the churn probability of a learned model, else
+    ``100 - score``) for churn; ``churn_rate``: overall; ``tiers``: per tier,
+    ``{"accounts": n, "churned": k, "churn_rate": k / n}`` (rate NaN when ``n == 0``);
+    ``lift``: poor-tier churn rate over good-tier churn rate (inf when the good tier has
+    no churn and the poor tier has some); ``top_decile_lift``: churn rate of the riskiest
+    10% over the overall rate; ``brier``: mean squared error of the churn probability
+    (NaN for a model without one); ``calibration``: per decile of risk, the mean
+    predicted probability and the observed churn rate; ``calibration_error``: the mean
+    ``|predicted - observed|`` over the deciles; ``churned``: the label of each account
+    of ``report``; ``report``: the health report at ``as_of`` (the last date when several
+    were given); ``per_date``: with several dates, one result per date (the figures
+    above are then pooled over all dates' rows).
     """
 
     as_of: np.datetime64
@@ -94,10 +140,20 @@ class BacktestResult:
     lift: float
     churned: npt.NDArray[np.bool_]
     report: HealthReport = attrs.field(repr=False)
+    top_decile_lift: float = math.nan
+    brier: float = math.nan
+    calibration: tuple[dict[str, float], ...] = ()
+    calibration_error: float = math.nan
+    per_date: tuple[BacktestResult, ...] = attrs.field(default=(), repr=False)
+
+    @property
+    def dates(self) -> tuple[np.datetime64, ...]:
+        """The observation dates (one unless several were given)."""
+        return tuple(r.as_of for r in self.per_date) if self.per_date else (self.as_of,)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures (no arrays)."""
-        return {
+        out: dict[str, Any] = {
             "as_of": str(self.as_of) + "Z",
             "horizon_days": self.horizon_days,
             "n_accounts": self.n_accounts,
@@ -106,25 +162,44 @@ class BacktestResult:
             "auc": self.auc,
             "tiers": self.tiers,
             "lift": self.lift,
+            "top_decile_lift": self.top_decile_lift,
+            "brier": self.brier,
+            "calibration": list(self.calibration),
+            "calibration_error": self.calibration_error,
         }
+        if self.per_date:
+            out["per_date"] = [r.to_dict() for r in self.per_date]
+        return out
 
     def __str__(self) -> str:
+        when = (
+            f"{len(self.per_date)} dates {self.per_date[0].as_of}Z .. {self.as_of}Z (pooled)"
+            if self.per_date else f"{self.as_of}Z"
+        )
         lines = [
-            f"backtest at {self.as_of}Z, horizon {self.horizon_days:g} days: "
+            f"backtest at {when}, horizon {self.horizon_days:g} days: "
             f"{self.n_accounts} accounts, {self.n_churned} churned ({self.churn_rate:.1%})",
-            f"  ROC AUC {self.auc:.3f}, lift poor/good {self.lift:.2f}",
+            f"  ROC AUC {self.auc:.3f}, lift poor/good {self.lift:.2f}, "
+            f"top-decile lift {self.top_decile_lift:.2f}",
         ]
+        if not math.isnan(self.brier):
+            lines.append(
+                f"  Brier {self.brier:.4f}, calibration error {self.calibration_error:.4f}"
+            )
         for tier, row in self.tiers.items():
             lines.append(
                 f"  {tier:<8} {int(row['accounts']):>8} accounts  churn {row['churn_rate']:.1%}"
             )
+        for r in self.per_date:
+            lines.append(f"  {r.as_of}Z: ROC AUC {r.auc:.3f}, {r.n_accounts} accounts, "
+                         f"churn {r.churn_rate:.1%}")
         return "\n".join(lines)
 
 
 def backtest(
     model: HealthModel,
-    dataset: Dataset,
-    as_of: datetime | np.datetime64 | str,
+    dataset: Dataset | PartitionedDataset,
+    as_of: Moment | Iterable[Moment],
     horizon_days: float = 90.0,
 ) -> BacktestResult:
     """Score at ``as_of`` and measure how well the score predicts churn within
@@ -132,9 +207,19 @@ def backtest(
 
     The accounts are those the model scores at ``as_of`` that have a subscription running
     then; scoring sees ``dataset.until(as_of)`` only, so later cancellations cannot leak
-    into the scores. ``as_of + horizon_days`` must not be after the last moment in the
-    data (the labels would be censored).
+    into the scores. ``as_of + horizon_days`` must not be after
+    :attr:`Dataset.observation_end` (the labels would be censored).
+
+    With several dates (rolling origin), each is scored and labelled on its own
+    (``per_date``) and the figures are also pooled over all rows.
+
+    A :class:`~custsuccess.distributed.PartitionedDataset` is scored and labelled
+    partition by partition on its Dask workers, with the same result.
     """
+    if getattr(dataset, "_custsuccess_partitioned", False):
+        from custsuccess.distributed.health import backtest as backtest_partitioned
+
+        return backtest_partitioned(model, dataset, as_of, horizon_days)  # type: ignore[arg-type]
     if not isinstance(model, HealthModel):
         raise ValidationError(f"backtest: model must be a HealthModel, got {type(model).__name__}")
     if not isinstance(dataset, Dataset):
@@ -146,19 +231,42 @@ def backtest(
         or horizon_days <= 0
     ):
         raise ValidationError(f"backtest: horizon_days must be a number > 0, got {horizon_days!r}")
-    t = to_datetime64(as_of, "as_of")
-    end = t + np.timedelta64(round(horizon_days * 86_400_000_000), "us")
+    if isinstance(as_of, (str, datetime, np.datetime64)):
+        return _one(model, dataset, to_datetime64(as_of, "as_of"), float(horizon_days))
+    dates = sorted({to_datetime64(d, f"as_of[{i}]") for i, d in enumerate(as_of)})
+    if not dates:
+        raise ValidationError("backtest: as_of: give at least one date")
+    results = [_one(model, dataset, t, float(horizon_days)) for t in dates]
+    if len(results) == 1:
+        return results[0]
+    churned = np.concatenate([r.churned for r in results])
+    score = np.concatenate([r.report.score for r in results])
+    tier_code = np.concatenate([r.report.tier_code for r in results])
+    probs = [r.report.churn_probability for r in results]
+    probability = None if any(p is None for p in probs) else np.concatenate(
+        [p for p in probs if p is not None]
+    )
+    pooled = _figures(churned, score, tier_code, probability)
+    last = results[-1]
+    return BacktestResult(
+        as_of=last.as_of, horizon_days=float(horizon_days), churned=churned,
+        report=last.report, per_date=tuple(results), **pooled,
+    )  # fmt: skip
+
+
+def _one(model: HealthModel, dataset: Dataset, t: np.datetime64, horizon: float) -> BacktestResult:
+    end = t + np.timedelta64(round(horizon * 86_400_000_000), "us")
     hi = dataset.window[1]
     if hi is not None and hi <= end:
         raise ValidationError(
             f"backtest: the dataset is a view ending at {hi}, before as_of + horizon ({end}); "
             "pass the full dataset"
         )
-    latest = _latest(dataset)
+    latest = dataset.observation_end
     if latest is None or end > latest:
         raise ValidationError(
             f"backtest: as_of + horizon_days ({end}Z) is after the last moment in the data "
-            f"({latest}Z): churn in the horizon cannot be known"
+            f"({latest}Z; Dataset.observation_end): churn in the horizon cannot be known"
         )
     report = model.score(dataset, t)
     subs = dataset.until(end).subscriptions
@@ -170,11 +278,23 @@ def backtest(
     keep = running_then[report.index] & ~np.isnan(report.score)
     report = report.take(np.flatnonzero(keep))
     churned = ~running_end[report.index]
-    m = len(report)
+    figures = _figures(churned, report.score, report.tier_code, report.churn_probability)
+    return BacktestResult(
+        as_of=t, horizon_days=horizon, churned=churned, report=report, **figures
+    )
+
+
+def _figures(
+    churned: npt.NDArray[np.bool_],
+    score: npt.NDArray[np.float64],
+    tier_code: npt.NDArray[np.int8],
+    probability: npt.NDArray[np.float64] | None,
+) -> dict[str, Any]:
+    m = churned.size
     k = int(churned.sum())
     tiers: dict[str, dict[str, float]] = {}
     for code, name in enumerate(TIERS):
-        in_tier = report.tier_code == code
+        in_tier = tier_code == code
         accounts = int(in_tier.sum())
         lost = int((churned & in_tier).sum())
         tiers[name] = {
@@ -189,33 +309,22 @@ def backtest(
         lift = math.inf if poor > 0 else math.nan
     else:
         lift = poor / good
-    return BacktestResult(
-        as_of=t,
-        horizon_days=float(horizon_days),
-        n_accounts=m,
-        n_churned=k,
-        churn_rate=k / m if m else math.nan,
-        auc=roc_auc(churned, 100.0 - report.score),
-        tiers=tiers,
-        lift=lift,
-        churned=churned,
-        report=report,
-    )
-
-
-def _latest(dataset: Dataset) -> np.datetime64 | None:
-    """The last moment the dataset records (an event, a subscription start or end)."""
-    candidates = []
-    events = dataset.events
-    if len(events):
-        candidates.append(events.time.max())
-    subs = dataset.subscriptions
-    if len(subs):
-        candidates.append(subs.started_at.max())
-        ended = subs.ended_at[~np.isnat(subs.ended_at)]
-        if ended.size:
-            candidates.append(ended.max())
-    if not candidates:
-        return None
-    latest: np.datetime64 = max(candidates)
-    return latest
+    risk = probability if probability is not None else 100.0 - score
+    table = calibration_table(churned, risk, probability)
+    if probability is not None and m:
+        brier = float(np.mean((probability - churned) ** 2))
+        cal_error = float(np.mean([abs(r["predicted"] - r["observed"]) for r in table]))
+    else:
+        brier = cal_error = math.nan
+    return {
+        "n_accounts": m,
+        "n_churned": k,
+        "churn_rate": k / m if m else math.nan,
+        "auc": roc_auc(churned, risk),
+        "tiers": tiers,
+        "lift": lift,
+        "top_decile_lift": top_decile_lift(churned, risk),
+        "brier": brier,
+        "calibration": tuple(table),
+        "calibration_error": cal_error,
+    }

@@ -13,12 +13,13 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, overload
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly
 from custsuccess.dataset import Dataset, to_datetime64
 from custsuccess.errors import PluginError, ValidationError
 from custsuccess.health._kernels import shared_cache, subscriptions
@@ -26,6 +27,9 @@ from custsuccess.health.report import HealthReport, tier_codes
 from custsuccess.typing import Reasons, RuleResult
 
 if TYPE_CHECKING:
+    from custsuccess.distributed.dataset import PartitionedDataset
+    from custsuccess.distributed.health import DistributedHealthReport
+    from custsuccess.health.learn import LearnedScorer
     from custsuccess.models import Customer, Event, Subscription
     from custsuccess.plugins import Contribution, Registry
     from custsuccess.typing import HealthRule, Playbook
@@ -123,8 +127,8 @@ class HealthModel:
     """
 
     __slots__ = (
-        "_good", "_playbooks", "_poor", "_registry", "_rule_names", "_rules", "_weight_array",
-        "_weights",
+        "_good", "_learned", "_playbooks", "_poor", "_registry", "_rule_names", "_rules",
+        "_weight_array", "_weights",
     )
 
     def __init__(
@@ -136,6 +140,7 @@ class HealthModel:
         poor: float = DEFAULT_POOR,
         playbooks: Iterable[Playbook | Contribution[Playbook]] = (),
         registry: Registry | None = None,
+        learned: LearnedScorer | None = None,
     ) -> None:
         contributions = [
             _contribution(r, _RULE_HOOK, "rules", i) for i, r in enumerate(rules)
@@ -183,8 +188,20 @@ class HealthModel:
             sorted(pbs, key=lambda p: (int(getattr(p.value, "priority", 100)), p.name))
         )
         self._registry = registry
+        self._learned = learned
+        if learned is not None and tuple(learned.rule_names) != self._rule_names:
+            raise ValidationError(
+                f"learned model: fitted on rules {list(learned.rule_names)}, but the model "
+                f"has {list(self._rule_names)}"
+            )
 
     # ----------------------------------------------------------------- properties
+
+    @property
+    def learned(self) -> LearnedScorer | None:
+        """The fitted logistic regression of a learned model (:func:`learn`), or None
+        for a model of weighted rules."""
+        return self._learned
 
     @property
     def rules(self) -> tuple[HealthRule, ...]:
@@ -215,6 +232,12 @@ class HealthModel:
         return self._registry
 
     def __repr__(self) -> str:
+        if self._learned is not None:
+            return (
+                f"<HealthModel learned: {len(self._learned.names)} features, horizon "
+                f"{self._learned.horizon_days:g} days, base rate {self._learned.base_rate:.3f}, "
+                f"good>={self._good:.1f} poor<{self._poor:.1f}>"
+            )
         rules = ", ".join(f"{n}={w:g}" for n, w in self._weights.items())
         return f"<HealthModel good>={self._good:g} poor<{self._poor:g} rules: {rules}>"
 
@@ -377,15 +400,86 @@ class HealthModel:
             "playbooks": [p.name for p in self._playbooks],
         }
 
+    def with_learned(self, learned: LearnedScorer) -> HealthModel:
+        """This model's rules and playbooks with ``learned`` scoring the accounts; the
+        tier thresholds are the learned model's (see :func:`custsuccess.health.learn`)."""
+        return HealthModel(
+            self._rules, self._weights, good=learned.good_score, poor=learned.poor_score,
+            playbooks=self._playbooks, registry=self._registry, learned=learned,
+        )  # fmt: skip
+
+    def rules_only(self) -> HealthModel:
+        """This model without its learned part: the weighted rules and default tiers."""
+        if self._learned is None:
+            return self
+        return HealthModel(self._rules, self._weights, playbooks=self._playbooks,
+                           registry=self._registry)
+
+    def with_tiers(self, *, good_ratio: float, poor_ratio: float) -> HealthModel:
+        """A learned model with other tier rules: poor at ``poor_ratio`` times the base
+        rate's risk or more, good at ``good_ratio`` times it or less."""
+        if self._learned is None:
+            raise ValidationError("with_tiers: only a learned model has risk-ratio tiers")
+        return self.with_learned(self._learned.with_tiers(good_ratio, poor_ratio))
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write the model (rules, tiers, playbooks and the learned part) as JSON text
+        that :meth:`load` reads back."""
+        from custsuccess.health.learn import dumps
+
+        data: dict[str, Any] = {"format": "custsuccess.health_model", "version": 1,
+                                "config": self.to_config()}
+        if self._learned is not None:
+            data["learned"] = self._learned.to_dict()
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(dumps(data))
+
+    @classmethod
+    def load(
+        cls, path: str | PathLike[str], *, registry: Registry | None = None
+    ) -> HealthModel:
+        """A model written by :meth:`save` (its rules come from ``registry``)."""
+        import json
+
+        from custsuccess.health.learn import LearnedScorer
+
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ValidationError(f"health model {str(path)!r} cannot be read: {exc}") from None
+        if not isinstance(data, dict) or data.get("format") != "custsuccess.health_model":
+            raise ValidationError(f"{str(path)!r} is not a saved custsuccess health model")
+        model = cls.from_config(data.get("config", {}), registry=registry)
+        if "learned" in data:
+            model = model.with_learned(LearnedScorer.from_dict(data["learned"]))
+        return model
+
     # ----------------------------------------------------------------- scoring
 
+    @overload
     def score(
         self,
         dataset: Dataset,
         as_of: datetime | np.datetime64 | str,
         *,
         include_churned: bool = False,
-    ) -> HealthReport:
+    ) -> HealthReport: ...
+    @overload
+    def score(
+        self,
+        dataset: PartitionedDataset,
+        as_of: datetime | np.datetime64 | str,
+        *,
+        include_churned: bool = False,
+    ) -> DistributedHealthReport: ...
+    def score(
+        self,
+        dataset: Dataset | PartitionedDataset,
+        as_of: datetime | np.datetime64 | str,
+        *,
+        include_churned: bool = False,
+    ) -> HealthReport | DistributedHealthReport:
         """Score the accounts of ``dataset`` as they stood at ``as_of``.
 
         Only data at or before ``as_of`` is seen (``dataset.until(as_of)``): later
@@ -394,7 +488,17 @@ class HealthModel:
         running at ``as_of``, or with no subscription at all (non-subscription
         businesses, trials). ``include_churned`` also scores accounts whose
         subscriptions had all ended.
+
+        A :class:`~custsuccess.distributed.PartitionedDataset` is scored partition by
+        partition on its Dask workers: the result is a
+        :class:`~custsuccess.distributed.DistributedHealthReport` with the same numbers.
         """
+        if getattr(dataset, "_custsuccess_partitioned", False):
+            from custsuccess.distributed.health import score as score_partitioned
+
+            return score_partitioned(
+                self, dataset, as_of, include_churned=include_churned  # type: ignore[arg-type]
+            )
         if not isinstance(dataset, Dataset):
             raise ValidationError(
                 f"score(dataset, ...) needs a custsuccess Dataset, got {type(dataset).__name__}"
@@ -415,6 +519,8 @@ class HealthModel:
             rows = self._population(view, t, include_churned)
             index = np.arange(n, dtype=np.intp) if rows is None else rows
             report = self._assemble(view, t, index, columns, tuple(reasons))
+            if self._learned is not None:
+                report = self._learned_report(view, t, index, columns, report)
             if self._playbooks:
                 report = self._recommend(view, report)
         return report
@@ -474,10 +580,13 @@ class HealthModel:
             check_array(
                 score, contribution, (n,), 0, 100, allow_nan=True, what="score", kinds="f"
             )
-        reasons = result.reasons
-        if not isinstance(reasons, Reasons) or len(reasons) != n:
-            what = len(reasons) if isinstance(reasons, Reasons) else type(reasons).__name__
-            raise _garbage(contribution, f"reasons are {what!r}, expected Reasons of length {n}")
+        reasons: object = result.reasons
+        if not isinstance(reasons, Reasons):
+            got = type(reasons).__name__
+            raise _garbage(contribution, f"reasons are a {got}, expected Reasons of length {n}")
+        problem = reasons.problem(n)  # here, not as a KeyError in explain() later
+        if problem is not None:
+            raise _garbage(contribution, f"reasons: {problem}")
         if score.dtype != np.float64:  # e.g. float32 from a plugin: one dtype for the report
             return RuleResult(score.astype(np.float64), reasons)
         return result
@@ -534,6 +643,9 @@ class HealthModel:
         # rounding can push a mean of 100s past 100
         np.minimum(np.maximum(total, 0.0, out=total), 100.0, out=total)
         contributions = stacked * (w[:, None] * inverse)
+        # the report hands out transposed views: freeze the memory they share
+        readonly(stacked)
+        readonly(contributions)
         return HealthReport(
             as_of=t,
             customer_ids=view.customer_ids[index],
@@ -551,6 +663,55 @@ class HealthModel:
             playbooks=(),
             recommended=np.zeros((m, 0), dtype=bool),
             registry=self._registry,
+            dataset=view,
+        )
+
+    def _learned_report(
+        self,
+        view: Dataset,
+        t: np.datetime64,
+        index: npt.NDArray[np.intp],
+        columns: list[npt.NDArray[np.float64]],
+        report: HealthReport,
+    ) -> HealthReport:
+        """The report with the learned probability, score and tier, and the features
+        the explanations need."""
+        from custsuccess.health.features import features_at, segment_values
+
+        scorer = self._learned
+        assert scorer is not None
+        everyone = index.size == view.n_customers
+        feats = features_at(
+            view, t, scorer.kinds, None, window_days=scorer.window_days, rule_columns=columns
+        )
+        if not everyone:
+            feats = [f[index] for f in feats]
+        segment = None
+        if scorer.segments and scorer.segment_by is not None:
+            segment = scorer.segment_codes(segment_values(view, scorer.segment_by)[index],
+                                           index.size)
+        m = index.size
+        probability = np.empty(m)
+        stored = np.empty((m, 1 + len(scorer.names) + len(scorer.missing)), dtype=np.float32)
+        step = 1 << 16  # rows at a time: the float64 design of a million rows is big
+        for lo in range(0, m, step):
+            hi = min(m, lo + step)
+            part = [f[lo:hi] for f in feats]
+            design = scorer.design(part, None if segment is None else segment[lo:hi])
+            probability[lo:hi] = special_expit(scorer.log_odds(design))
+            stored[lo:hi] = design.x
+        score = scorer.score_of(probability)
+        probability.flags.writeable = False
+        score.flags.writeable = False
+        stored.flags.writeable = False
+        return attrs.evolve(
+            report,
+            score=score,
+            tier_code=tier_codes(score, self._good, self._poor),
+            churn_probability=probability,
+            learned_x=stored,
+            learned_segment=segment,
+            scorer=scorer,
         )
 
     def _recommend(self, view: Dataset, report: HealthReport) -> HealthReport:
@@ -572,6 +733,13 @@ class HealthModel:
         return attrs.evolve(
             report, playbooks=tuple(c.name for c in self._playbooks), recommended=masks
         )
+
+
+def special_expit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    from scipy import special
+
+    out: npt.NDArray[np.float64] = special.expit(x)
+    return out
 
 
 def _garbage(contribution: Contribution[Any], problem: str) -> PluginError:

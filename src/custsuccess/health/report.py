@@ -15,12 +15,16 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._readonly import readonly, readonly_field
 from custsuccess.errors import ValidationError
 from custsuccess.typing import Reasons, TierChange
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from custsuccess.dataset import Dataset
+    from custsuccess.health.learn import LearnedScorer
+    from custsuccess.metrics.accounts import Rollup
     from custsuccess.plugins import Registry
 
 __all__ = ["TIERS", "Explanation", "HealthReport", "RuleContribution"]
@@ -72,18 +76,32 @@ class Explanation:
     tier: str
     rules: tuple[RuleContribution, ...]
     playbooks: tuple[str, ...]
+    churn_probability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "customer_id": self.customer_id,
             "score": self.score,
             "tier": self.tier,
             "rules": [r.to_dict() for r in self.rules],
             "playbooks": list(self.playbooks),
         }
+        if self.churn_probability is not None:
+            out["churn_probability"] = self.churn_probability
+        return out
 
     def __str__(self) -> str:
         score = "n/a" if self.score is None else f"{self.score:.1f}"
+        if self.churn_probability is not None:  # a learned model: log-odds contributions
+            lines = [
+                f"{self.customer_id}: {score} ({self.tier}), churn probability "
+                f"{self.churn_probability:.1%}"
+            ]
+            for r in self.rules[:8]:
+                lines.append(f"  {r.contribution:+6.2f}  {r.reason}")
+            if self.playbooks:
+                lines.append("  next: " + ", ".join(self.playbooks))
+            return "\n".join(lines)
         lines = [f"{self.customer_id}: {score} ({self.tier})"]
         for r in self.rules:
             if not r.applicable:
@@ -116,24 +134,35 @@ class HealthReport:
       formatted only for the rows asked about);
     * ``recommended``: bool (accounts x playbooks), the playbooks of ``playbooks``
       recommended for each account.
+
+    Every array is read-only (playbooks and other readers share them): copy one to
+    change it.
     """
 
     as_of: np.datetime64
-    customer_ids: npt.NDArray[np.str_]
-    index: npt.NDArray[np.intp]
-    score: F64
-    tier_code: npt.NDArray[np.int8]
+    customer_ids: npt.NDArray[np.str_] = attrs.field(converter=readonly_field)
+    index: npt.NDArray[np.intp] = attrs.field(converter=readonly_field)
+    score: F64 = attrs.field(converter=readonly_field)
+    tier_code: npt.NDArray[np.int8] = attrs.field(converter=readonly_field)
     rule_names: tuple[str, ...]
-    weights: F64
-    rule_scores: F64
-    contributions: F64
+    weights: F64 = attrs.field(converter=readonly_field)
+    rule_scores: F64 = attrs.field(converter=readonly_field)
+    contributions: F64 = attrs.field(converter=readonly_field)
     rule_reasons: tuple[Reasons, ...] = attrs.field(repr=False)
-    reason_rows: npt.NDArray[np.intp] = attrs.field(repr=False)
+    reason_rows: npt.NDArray[np.intp] = attrs.field(repr=False, converter=readonly_field)
     good: float
     poor: float
     playbooks: tuple[str, ...] = ()
-    recommended: npt.NDArray[np.bool_] = attrs.field(factory=lambda: np.zeros((0, 0), bool))
+    recommended: npt.NDArray[np.bool_] = attrs.field(
+        factory=lambda: np.zeros((0, 0), bool), converter=readonly_field
+    )
     registry: Registry | None = attrs.field(default=None, repr=False)
+    churn_probability: F64 | None = attrs.field(default=None, repr=False)
+    learned_x: npt.NDArray[np.float32] | None = attrs.field(default=None, repr=False)
+    learned_segment: npt.NDArray[np.intp] | None = attrs.field(default=None, repr=False)
+    scorer: LearnedScorer | None = attrs.field(default=None, repr=False)
+    #: The dataset view the report was scored from (for roll-ups), when known.
+    dataset: Dataset | None = attrs.field(default=None, repr=False, kw_only=True)
     _lazy: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
@@ -142,7 +171,7 @@ class HealthReport:
         score is NaN), made from ``tier_code`` on first use."""
         tier = self._lazy.get("tier")
         if tier is None:
-            tier = self._lazy["tier"] = tier_names(self.tier_code)
+            tier = self._lazy["tier"] = readonly(tier_names(self.tier_code))
         out: npt.NDArray[np.str_] = tier
         return out
 
@@ -210,6 +239,11 @@ class HealthReport:
             contributions=self.contributions[rows],
             reason_rows=self.reason_rows[rows],
             recommended=self.recommended[rows],
+            churn_probability=None if self.churn_probability is None
+            else self.churn_probability[rows],
+            learned_x=None if self.learned_x is None else self.learned_x[rows],
+            learned_segment=None if self.learned_segment is None
+            else self.learned_segment[rows],
         )
 
     def at_risk(self, n: int = 10) -> HealthReport:
@@ -247,6 +281,8 @@ class HealthReport:
         The rules that do not apply to the account come last.
         """
         i = self.row(customer_id)
+        if self.scorer is not None and self.learned_x is not None:
+            return self._explain_learned(i)
         scores = self.rule_scores[i]
         contribs = self.contributions[i]
         applicable = ~np.isnan(scores)
@@ -274,6 +310,56 @@ class HealthReport:
             tier=str(_TIER_NAMES[self.tier_code[i]]),
             rules=tuple(items),
             playbooks=self.recommendations(str(self.customer_ids[i])),
+        )
+
+    def _explain_learned(self, i: int) -> Explanation:
+        from custsuccess.health.learn import Design
+
+        scorer = self.scorer
+        assert scorer is not None and self.learned_x is not None
+        x = self.learned_x[i : i + 1].astype(np.float64)
+        seg = (
+            np.full(1, -1, dtype=np.intp) if self.learned_segment is None
+            else self.learned_segment[i : i + 1]
+        )
+        effects = scorer.effects(Design(x, np.zeros(1), seg))[0]
+        k = len(scorer.names)
+        z = x[0, 1 : 1 + k]
+        transformed = z * scorer.scale + scorer.center
+        missing = np.zeros(k, dtype=bool)
+        if scorer.missing:
+            pos = np.array([scorer.names.index(n) for n in scorer.missing], dtype=np.intp)
+            missing[pos] = x[0, 1 + k :] > 0.5
+        spec = {s.name: s for s in scorer.specs}
+        raw = np.array([
+            np.expm1(v) if spec[n].transform == "log1p" else v
+            for n, v in zip(scorer.names, transformed.tolist(), strict=True)
+        ])
+        raw[missing] = np.nan
+        total = float(np.abs(effects).sum())
+        coef = scorer.coef[1 : 1 + k]
+        items = [
+            RuleContribution(
+                rule=name,
+                applicable=not bool(missing[j]),
+                score=_num(raw[j]),
+                weight=float(coef[j]),
+                share=abs(float(effects[j])) / total if total > 0 else 0.0,
+                contribution=float(effects[j]),
+                effect=-float(effects[j]),
+                reason=scorer.describe(name, float(raw[j])),
+            )
+            for j, name in enumerate(scorer.names)
+        ]
+        items.sort(key=lambda r: -abs(r.contribution or 0.0))
+        p = None if self.churn_probability is None else float(self.churn_probability[i])
+        return Explanation(
+            customer_id=str(self.customer_ids[i]),
+            score=_num(self.score[i]),
+            tier=str(_TIER_NAMES[self.tier_code[i]]),
+            rules=tuple(items),
+            playbooks=self.recommendations(str(self.customer_ids[i])),
+            churn_probability=p,
         )
 
     # ----------------------------------------------------------------- export
@@ -348,6 +434,24 @@ class HealthReport:
         )
         out: npt.NDArray[np.object_] = text[inverse.reshape(-1)]
         return out
+
+    # ----------------------------------------------------------------- roll-ups
+
+    def by_owner(self, dataset: Dataset | None = None) -> Rollup:
+        """Each success manager's book of business: accounts, tier counts, MRR,
+        MRR-weighted health and MRR at risk per ``Customer.owner`` (see
+        :func:`custsuccess.metrics.accounts.rollup_by_owner`). ``dataset`` defaults to the
+        one the report was scored from."""
+        from custsuccess.metrics.accounts import rollup_by_owner
+
+        return rollup_by_owner(self, dataset)
+
+    def by_parent(self, dataset: Dataset | None = None) -> Rollup:
+        """The same figures per parent account, over the parent and every account below
+        it (:func:`custsuccess.metrics.accounts.rollup_by_parent`)."""
+        from custsuccess.metrics.accounts import rollup_by_parent
+
+        return rollup_by_parent(self, dataset)
 
     # ----------------------------------------------------------------- changes
 

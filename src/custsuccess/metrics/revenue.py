@@ -6,11 +6,16 @@ whole-array numpy code. The rest are pure formulas on numbers or sequences.
 
 **Which instant counts.** A customer's MRR at instant ``t`` is the sum of the ``mrr`` of
 its subscriptions running at ``t`` (``started_at <= t < ended_at``), so it combines all
-of the customer's subscriptions. A period's *opening* MRR is measured at its first
-instant, its *closing* MRR at the first instant of the next period (its exclusive end).
-A subscription ending exactly at a month boundary is therefore not in the next month's
-opening MRR. Changes that start and end between two boundaries are not seen (as in any
-month-end MRR report).
+of the customer's subscriptions. A period holds the instants ``start <= t < end``, and a
+change (a start, an end) at instant ``t`` belongs to the period holding ``t``, as
+everywhere in the library (:meth:`Periods.assign
+<custsuccess.metrics.Periods.assign>`, cohorts by first payment). So a period's
+*closing* MRR is the MRR at its last instant (``end`` minus one microsecond, the
+resolution of every timestamp), and its *opening* MRR the previous period's closing: a
+subscription starting exactly at 2024-01-01T00:00Z is new MRR of January (not in
+December's closing), and one ending exactly at 2024-02-01T00:00Z is in January's
+closing and churns in February. Changes that start and end between two boundaries are
+not seen (as in any month-end MRR report).
 
 **Movements** (ChartMogul's definitions), per customer per period, comparing opening
 ``a`` and closing ``b``:
@@ -355,8 +360,11 @@ def _changes(subs: SubscriptionTable, bounds: TimeArray, n_customers: int) -> _C
     start = subs.started_at[paying]
     end = subs.ended_at[paying]
     ticks = _ticks(subs.mrr[paying])
-    lo = np.searchsorted(bounds, start, side="left")
-    hi = np.where(np.isnat(end), k1, np.searchsorted(bounds, end, side="left"))
+    # boundary j holds the MRR at the last instant before bounds[j]: a subscription counts
+    # there when start < bounds[j] <= end, so a change at instant t lands in the period
+    # holding t (starts <= t < ends), the rule Periods.assign and the cohorts use
+    lo = np.searchsorted(bounds, start, side="right")
+    hi = np.where(np.isnat(end), k1, np.searchsorted(bounds, end, side="right"))
     seen = lo < hi
     # first paying start per customer (subscriptions are sorted by customer, start)
     first_paid = np.full(n_customers, np.datetime64("NaT", "us"), dtype="datetime64[us]")
