@@ -222,24 +222,28 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Monthly active users per account (distinct users active in the last 30 days).",
         _M + "users.user_activity",
         _field("monthly_active"),
+        "count",
     ),
     DatasetMetric(
         "dau_mau",
         "DAU/MAU per account over the last 30 days.",
         _M + "users.user_activity",
         _field("dau_mau"),
+        "fraction",
     ),
     DatasetMetric(
         "seat_utilisation",
         "Monthly active users / seats per account.",
         _M + "users.user_activity",
         _field("seat_utilisation"),
+        "fraction",
     ),
     DatasetMetric(
         "user_breadth",
         "Share of each account's known users active in the last 30 days.",
         _M + "users.user_activity",
         _field("breadth"),
+        "fraction",
     ),
     DatasetMetric(
         "champion_gone_quiet",

@@ -14,8 +14,8 @@ Formulas and sources are on the documentation page ``docs/users.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
@@ -118,6 +118,19 @@ class UserActivity:
     * ``champion_quiet``: the champion had no activity in the last 30 day slots;
     * ``champion_quiet_days``: days from the champion's last activity to ``as_of``.
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "daily_active": "count",
+        "weekly_active": "count",
+        "monthly_active": "count",
+        "dau_mau": "fraction",
+        "known_users": "count",
+        "breadth": "fraction",
+        "seats": "count",
+        "seat_utilisation": "fraction",
+        "champion_quiet_days": "days",
+    }
 
     as_of: np.datetime64
     customer_ids: npt.NDArray[np.str_]
