@@ -64,3 +64,20 @@ def test_json_and_csv_keep_the_data(
     assert main(["score", "--include-churned", *source, "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert EVIL_ID in [r["customer_id"] for r in rows]
+
+
+def test_demo_report_escapes_data_but_keeps_its_own_lines(source: list[str]) -> None:
+    from custsuccess.cli import demo_report, read_csv_dataset, render_demo_report
+    from custsuccess.plugins import Registry
+
+    files = [arg.split("=", 1)[1] for arg in source[:2]]
+    dataset = read_csv_dataset(*files)
+    text = render_demo_report(
+        demo_report(dataset, "2024-03-01T00:00:00Z", registry=Registry(entry_points=False))
+    )
+    assert ESC not in text
+    assert "\u202e" not in text
+    lines = text.splitlines()
+    tier_header = next(i for i, line in enumerate(lines) if line.split() == [
+        "tier", "accounts", "share"])
+    assert lines[tier_header + 1].split()[0] == "good"  # the tier table is still a table

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from custsuccess.cli.csvfiles import InputError
 from custsuccess.cli.options import (
     EXIT_OK,
     Command,
+    add_config,
     add_output,
     add_source,
+    health_model,
     load,
     non_negative_int,
     source_seconds,
@@ -29,7 +29,6 @@ from custsuccess.cli.output import (
 )
 
 if TYPE_CHECKING:
-
     from custsuccess.health.report import HealthReport
 
 __all__ = [
@@ -39,10 +38,7 @@ __all__ = [
 
 def _configure_score(parser: argparse.ArgumentParser) -> None:
     add_source(parser)
-    parser.add_argument(
-        "--config", metavar="TOML",
-        help="health model settings: weights, tiers, rule parameters (docs/health.md)",
-    )
+    add_config(parser)
     parser.add_argument(
         "--at-risk", type=non_negative_int, metavar="N",
         help="only the N accounts with the lowest scores, lowest first",
@@ -83,20 +79,13 @@ def _main_reason_column(report: HealthReport) -> list[str | None]:
 def _run_score(args: argparse.Namespace, out: TextIO) -> int:
     import numpy as np
 
-    from custsuccess.health import HealthModel
     from custsuccess.plugins import Registry
 
     with Progress(3, expected_seconds=source_seconds(args)) as progress:
         progress.step("reading the data")
         dataset, as_of = load(args)
         progress.step("scoring")
-        registry = Registry.default()
-        if args.config:
-            if not Path(args.config).is_file():
-                raise InputError(f"{args.config}: no such health config file")
-            model = HealthModel.from_toml(args.config, registry=registry)
-        else:
-            model = HealthModel.default(registry)
+        model = health_model(args.config, Registry.default())
         report = model.score(dataset, as_of, include_churned=args.include_churned)
     if args.customer:
         rows = [report.row(c) for c in args.customer]
