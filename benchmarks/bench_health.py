@@ -1,7 +1,7 @@
 """Benchmark: health scoring of 1M customers / ~20M events with every built-in rule.
 
 * Generates the demo population (``custsuccess.demo.generate``) and scores it at the end
-  of its history with ``HealthModel.default()`` (9 rules, 5 playbooks): the first (cold)
+  of its history with ``HealthModel.default()`` (10 rules, 5 playbooks): the first (cold)
   run, which also builds the dataset's per-kind event indexes, then the median of
   ``--repeats`` runs.
 * Peak memory of one scoring run (``tracemalloc``, which sees numpy's allocations) against
@@ -45,6 +45,7 @@ WEIGHTS = {
     "usage.recency": 3.0,
     "usage.frequency": 2.0,
     "usage.trend": 1.5,
+    "usage.volume": 1.0,
     "onboarding.progress": 1.5,
     "survey.nps": 1.0,
     "support.responsiveness": 1.0,
@@ -149,6 +150,10 @@ def loop_scores(ds: Dataset, as_of: str = AS_OF) -> tuple[list[str], list[float]
         if previous > 0 and age >= 90:
             ratio = (active / 30) / (previous / 60)
             scores["usage.trend"] = 100.0 * _clip01(ratio)
+        # usage.volume
+        volume = sum(1 for t in active_times if now - t < 28 * DAY)
+        per_month = volume * (365.25 / 12) / min(28.0, max(1.0, age))
+        scores["usage.volume"] = 100.0 * _clip01(math.log1p(per_month) / math.log1p(100.0))
         # onboarding.progress
         if age <= 90:
             have = {e_kind[i] for i in rows}
@@ -263,6 +268,9 @@ def records_loop_scores(
         previous = sum(1 for s in slots if 30 <= s < 90)
         if previous > 0 and age >= 90:
             scores["usage.trend"] = 100.0 * _clip01((active / 30) / (previous / 60))
+        volume = sum(1 for e in activity if as_of - e.occurred_at < 28 * day)
+        per_month = volume * (365.25 / 12) / min(28.0, max(1.0, age))
+        scores["usage.volume"] = 100.0 * _clip01(math.log1p(per_month) / math.log1p(100.0))
         if age <= 90:
             have = {str(e.kind) for e in evs}
             reached = sum(1 for k in ("login", "feature_used", "page_view") if k in have)

@@ -13,7 +13,7 @@ def test_bench_health_quick() -> None:
     assert result["accounts_scored"] > 5_000
     assert result["score_seconds_median"] > 0
     assert result["peak_memory_bytes"] > 0
-    assert len(result["rules"]) == 9
+    assert len(result["rules"]) == 10
     # the baselines compute the same scores as the engine, account by account
     assert result["loop_matches_engine"] is True
     assert result["tuned_loop_matches"] is True

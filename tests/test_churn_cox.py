@@ -167,6 +167,11 @@ def test_covariates_from_a_dataset() -> None:
     assert all(len(v) == len(life) for v in cov.values())
     with pytest.raises(ValidationError, match="one value per lifetime"):
         covariates_from_lifetimes(life, extra={"mrr": [1.0]})
+    # the MRR each customer started with (docs/churn.md's table of the small dataset)
+    with_mrr = covariates_from_lifetimes(life, dataset=small_dataset())
+    assert dict(zip(life.customer_id.tolist(), with_mrr["mrr_at_start"].tolist(),
+                    strict=True)) == {"acme": 100, "bolt": 50, "cove": 100, "dune": 20,
+                                      "echo": 30}
 
 
 def test_hazard_ratio_plot() -> None:

@@ -195,8 +195,8 @@ def test_plots_have_censor_marks_and_at_risk_counts() -> None:
     km = kaplan_meier(MP, MP_OBSERVED)
     fig = km.plot()
     ax = fig.axes[0]
-    assert ax.lines[0].get_ydata().tolist() == km.survival.tolist()
-    marks = ax.collections[1].get_offsets()
+    assert np.asarray(ax.lines[0].get_ydata()).tolist() == km.survival.tolist()
+    marks = np.asarray(ax.collections[1].get_offsets())
     censored_times = sorted({t for t, o in zip(MP, MP_OBSERVED, strict=True) if not o})
     assert marks[:, 0].tolist() == censored_times
     texts = [t.get_text() for t in ax.texts]
@@ -204,4 +204,4 @@ def test_plots_have_censor_marks_and_at_risk_counts() -> None:
     assert "21" in texts  # everyone is at risk at time 0
     na_fig = nelson_aalen(MP, MP_OBSERVED).plot()
     na_line = na_fig.axes[0].lines[0]
-    assert na_line.get_ydata()[-1] == pytest.approx(0.7521, abs=1e-4)
+    assert np.asarray(na_line.get_ydata())[-1] == pytest.approx(0.7521, abs=1e-4)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from custsuccess.cli import InputError, read_csv_dataset
-from custsuccess.cli.csvfiles import MAX_LINE
+from custsuccess.io.csvfiles import MAX_LINE
 
 CUSTOMERS = """id,created_at,tier,seats
 a,2024-01-01,1,3
@@ -36,7 +36,7 @@ def test_chunks_give_the_same_dataset_as_one_read(
 ) -> None:
     path = _customers(tmp_path)
     whole = read_csv_dataset(path)
-    monkeypatch.setattr("custsuccess.cli.csvfiles._CHUNK", 2)
+    monkeypatch.setattr("custsuccess.io.csvfiles._CHUNK", 2)
     chunked = read_csv_dataset(path)
     assert chunked.customer_ids.tolist() == whole.customer_ids.tolist() == list("abcde")
     np.testing.assert_array_equal(chunked.customers.created_at, whole.customers.created_at)
@@ -51,7 +51,7 @@ def test_chunks_give_the_same_dataset_as_one_read(
 
 
 def test_row_numbers_count_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("custsuccess.cli.csvfiles._CHUNK", 2)
+    monkeypatch.setattr("custsuccess.io.csvfiles._CHUNK", 2)
     bad = CUSTOMERS.replace("e,2024-01-05", "e,2024-13-05")
     # header row 1, a-c rows 2-4, a blank line (row 5), d row 6, e row 7
     with pytest.raises(InputError, match=r"row 7, column 'created_at': '2024-13-05'"):

@@ -595,17 +595,22 @@ def test_sbg_errors() -> None:
         m.retention_rate(0)
 
 
-def test_degenerate_fit_warns_and_gives_nan_standard_errors() -> None:
-    # six customers cannot pin down four parameters: the optimum sits on a ridge
-    with pytest.warns(RuntimeWarning, match="Hessian at the optimum is not positive definite"):
-        m = BetaGeoModel().fit([2, 1, 0, 0, 5, 3], [30.4, 1.7, 0, 0, 35.0, 20.1], [38.9] * 6)
-    assert all(math.isnan(v) for v in m.standard_errors_.values())
-    assert all(math.isfinite(v) and v > 0 for v in m.params_.values())
+def test_degenerate_fit_is_a_convergence_error_not_a_ridge_point() -> None:
+    # six customers cannot pin down four parameters: the likelihood keeps rising as the
+    # Beta's b grows (a single dropout probability), so no finite point is the fit
+    with pytest.raises(ConvergenceError, match=r"b -> infinity .*no heterogeneity"):
+        BetaGeoModel().fit([2, 1, 0, 0, 5, 3], [30.4, 1.7, 0, 0, 35.0, 20.1], [38.9] * 6)
 
 
 def test_gamma_gamma_needs_q_above_one() -> None:
     gg = GammaGammaModel()
     gg._fit = _with_params(gg, {"p": 2.0, "q": 0.8, "v": 10.0})
-    with pytest.raises(ValidationError, match=r"expected spend needs q > 1 .* got q=0.8"):
-        gg.expected_average_spend([1], [10.0])
+    # the population mean is infinite, but a repeat buyer's posterior mean
+    # p (v + x m) / (p x + q - 1) is finite once p x > 1 - q
+    assert gg.expected_average_spend([1, 3], [10.0, 4.0]).tolist() == pytest.approx(
+        [2 * (10 + 10) / (2 + 0.8 - 1), 2 * (10 + 12) / (6 + 0.8 - 1)]
+    )
+    gg._fit = _with_params(gg, {"p": 0.1, "q": 0.8, "v": 10.0})
+    with pytest.raises(ValidationError, match=r"expected spend is infinite .* rows \[0\]"):
+        gg.expected_average_spend([1, 3], [10.0, 4.0])
     assert gg.population_mean_spend() == math.inf

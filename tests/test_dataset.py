@@ -325,8 +325,8 @@ def test_duplicate_ids() -> None:
             r"events row 1 .*value is required",
         ),
         (
-            {"channel": [None, None, None, "fax", "chat", None, None]},
-            r"events row 3 .*properties\['channel'\] must be one of",
+            {"channel": [None, None, None, " ", "chat", None, None]},
+            r"events row 3 .*properties\['channel'\] is required: the channel's name",
         ),
         (
             {"ticket": [None, None, None, None, "t1", None, None]},

@@ -58,7 +58,7 @@ def test_sizes_and_ids(ds: Dataset) -> None:
     assert ds.customer_ids[-1] == f"cus_{N - 1:07d}"
     assert len(np.unique(ds.subscriptions.ids)) == len(ds.subscriptions)
     # about 20 events a customer, so that 1M customers make about 20M events
-    assert 17 <= len(ds.events) / N <= 23
+    assert 20 <= len(ds.events) / N <= 26
     assert N <= len(ds.subscriptions) <= 1.6 * N
     assert ds.subscriptions.currency.categories == ("USD",)
 

@@ -191,3 +191,34 @@ def test_plain_parquet_with_a_mapping_is_shuffled(ds: Dataset, tmp_path: Path) -
     assert concat(list(parts)).equals(ds)
     with pytest.raises(ValidationError, match="no customers table"):
         from_parquet(str(tmp_path / "nowhere"))
+
+
+def test_from_dask_already_partitioned_frames_are_taken_as_they_are(ds: Dataset) -> None:
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from custsuccess.distributed._dask import delayed
+
+    parts = split(ds, 3)
+
+    def frames(table: str) -> dd.DataFrame:
+        pieces = [delayed(pd.DataFrame)(dict(p.to_columns()[table])) for p in parts]
+        out: dd.DataFrame = dd.from_delayed(pieces, verify_meta=False)
+        return out
+
+    pdata = from_dask(
+        customers=frames("customers"),
+        subscriptions=frames("subscriptions"),
+        events=frames("events"),
+        partitioned=True,
+    )
+    got = compute(*pdata.partitions)
+    assert [p.customer_ids.tolist() for p in got] == [p.customer_ids.tolist() for p in parts]
+    with pytest.raises(ValidationError, match="same number of partitions"):
+        from_dask(
+            customers=frames("customers"),
+            events=dd.from_pandas(  # type: ignore[no-untyped-call]
+                pd.DataFrame(dict(ds.to_columns()["events"])), npartitions=2
+            ),
+            partitioned=True,
+        )

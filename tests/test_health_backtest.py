@@ -28,7 +28,7 @@ def test_roc_auc_hand_worked() -> None:
     assert math.isnan(roc_auc([True, True], [1, 2]))
     with pytest.raises(ValidationError, match="1-D of one length"):
         roc_auc([True], [1, 2])
-    with pytest.raises(ValidationError, match="risk has NaN at row 1"):
+    with pytest.raises(ValidationError, match="risk must hold finite numbers, got nan at pos"):
         roc_auc([True, False], [1, np.nan])
 
 
@@ -103,7 +103,7 @@ def test_backtest_errors() -> None:
         backtest(model, ds.until(AS_OF + timedelta(days=10)), AS_OF, 90)
     with pytest.raises(ValidationError, match="model must be a HealthModel"):
         backtest("model", ds, AS_OF, 90)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="dataset must be a Dataset"):
+    with pytest.raises(ValidationError, match="dataset must be a custsuccess Dataset"):
         backtest(model, "ds", AS_OF, 90)  # type: ignore[arg-type]
 
 

@@ -226,23 +226,28 @@ def test_score_one_equals_batch_and_save_load(
 
 def test_segments_shrink_toward_global(demo: Dataset) -> None:
     dates = ["2025-08-01T00:00:00Z", "2025-10-01T00:00:00Z", "2025-12-01T00:00:00Z"]
-    strong = learn(demo, dates, 90, registry=REG, segment_by="segment", segment_penalty=1e3)
-    weak = learn(demo, dates, 90, registry=REG, segment_by="segment", segment_penalty=1e-4)
+    strong = learn(demo, dates, 90, registry=REG, segment_by="segment", segment_penalty=1e3,
+                   penalty=0.01)
+    weak = learn(demo, dates, 90, registry=REG, segment_by="segment", segment_penalty=1e-2,
+                 penalty=0.01)
     s, w = strong.learned, weak.learned
-    assert s is not None and w is not None
+    assert s is not None
+    assert w is not None
     assert set(s.segments) == {"smb", "mid_market", "enterprise"}
     gap_s = max(np.abs(c - s.coef).max() for c in s.segments.values())
     gap_w = max(np.abs(c - w.coef).max() for c in w.segments.values())
     assert gap_s < 1e-2 < gap_w
     rep = strong.score(demo, "2026-07-01T00:00:00Z")
-    assert rep.churn_probability is not None and np.isfinite(rep.churn_probability).all()
+    assert rep.churn_probability is not None
+    assert np.isfinite(rep.churn_probability).all()
 
 
 def test_tiers_by_risk_ratio_and_overridable(learned: HealthModel, demo: Dataset) -> None:
     scorer = learned.learned
     assert scorer is not None
     good, poor = learned.thresholds
-    assert good == pytest.approx(100 / 1.5) and poor == pytest.approx(100 / 3)
+    assert good == pytest.approx(100 / 1.5)
+    assert poor == pytest.approx(100 / 3)
     rep = learned.score(demo, "2026-07-01T00:00:00Z")
     p = rep.churn_probability
     assert np.all((rep.tier == "poor") == (p > 2 * scorer.base_rate))

@@ -92,14 +92,15 @@ def test_tier_thresholds_at_the_boundaries() -> None:
 def test_default_model_uses_the_builtin_plugins(builtin_registry: Registry) -> None:
     model = HealthModel.default(builtin_registry)
     assert set(model.rule_names) == {
-        "usage.recency", "usage.frequency", "usage.trend", "onboarding.progress",
+        "usage.recency", "usage.frequency", "usage.trend", "usage.volume", "onboarding.progress",
         "survey.nps", "support.responsiveness", "billing.payment_failures",
         "advocacy.referrals", "adoption.breadth",
     }
     assert model.weights["usage.recency"] == 3.0
     assert model.thresholds == (70.0, 40.0)
     assert [p.name for p in model.playbooks] == [
-        "onboarding.help", "personal.call", "success.stories", "survey.ask", "referral.ask"
+        "onboarding.help", "personal.call", "reactivation.outreach", "success.stories",
+        "survey.ask", "referral.ask",
     ]
     assert custsuccess.HealthModel is HealthModel
     assert custsuccess.HealthReport is HealthReport
@@ -311,7 +312,7 @@ def test_constructor_errors() -> None:
         HealthModel([object()])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="poor \\(50\\) must not be above good \\(45\\)"):
         HealthModel([RecencyRule()], good=45, poor=50)
-    with pytest.raises(ValidationError, match="needs a custsuccess Dataset"):
+    with pytest.raises(ValidationError, match="must be a custsuccess Dataset"):
         HealthModel([RecencyRule()]).score("not a dataset", AS_OF)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="as_of must be timezone-aware"):
         HealthModel([RecencyRule()]).score(small_dataset(), datetime(2024, 1, 1))
@@ -490,6 +491,6 @@ def test_empty_dataset_and_as_of_before_everyone(builtin_registry: Registry) -> 
     assert empty.tier_counts() == {"good": 0, "average": 0, "poor": 0}
     assert empty.to_records() == []
     assert len(empty.at_risk(5)) == 0
-    assert empty.rule_scores.shape == (0, 9)
+    assert empty.rule_scores.shape == (0, 10)
     early = model.score(small_dataset(), OLD - timedelta(days=1))
     assert len(early) == 0

@@ -77,7 +77,8 @@ def recommended(report: HealthReport) -> dict[str, tuple[str, ...]]:
 
 def test_builtin_playbooks_by_pattern(report: HealthReport) -> None:
     assert report.playbooks == (
-        "onboarding.help", "personal.call", "success.stories", "survey.ask", "referral.ask"
+        "onboarding.help", "personal.call", "reactivation.outreach", "success.stories",
+        "survey.ask", "referral.ask",
     )
     got = recommended(report)
     tiers = dict(zip(report.customer_ids.tolist(), report.tier.tolist(), strict=True))
@@ -87,11 +88,12 @@ def test_builtin_playbooks_by_pattern(report: HealthReport) -> None:
     assert "onboarding.help" not in got["new_fine"]
     assert got["vanished"] == ("personal.call",)
     assert got["irregular"] == ("success.stories",)
-    assert got["champion"] == ("survey.ask", "referral.ask")
+    # no NPS answer in 90 days: the survey first (a referral ask waits for the answer)
+    assert got["champion"] == ("survey.ask",)
     assert got["champion_surveyed"] == ("referral.ask",)
     # a detractor gets no referral ask (and answered the survey recently)
     assert got["champion_detractor"] == ()
-    assert report.recommended.shape == (7, 5)
+    assert report.recommended.shape == (7, 6)
     assert report.explain("vanished").playbooks == ("personal.call",)
     assert report.to_records()[report.row("vanished")]["playbooks"] == ["personal.call"]
 
@@ -168,7 +170,7 @@ def test_garbage_playbook_is_a_plugin_error() -> None:
 
 def test_to_pandas_lists_the_playbooks(report: HealthReport) -> None:
     frame = report.to_pandas()
-    assert frame.loc["champion", "playbooks"] == "survey.ask,referral.ask"
+    assert frame.loc["champion", "playbooks"] == "survey.ask"
     assert frame.loc["vanished", "playbooks"] == "personal.call"
     assert frame.loc["champion_detractor", "playbooks"] == ""
 

@@ -190,7 +190,7 @@ def test_scorecards_are_validated() -> None:
         Scorecards(model, segment_thresholds={"smb": (70, 80)})
     with pytest.raises(ValidationError, match=r"must be \(good, poor\)"):
         Scorecards(model, segment_thresholds={"smb": 70})  # type: ignore[dict-item]
-    with pytest.raises(ValidationError, match=r"needs a custsuccess Dataset"):
+    with pytest.raises(ValidationError, match=r"must be a custsuccess Dataset"):
         Scorecards(model).score("data", AS_OF)  # type: ignore[arg-type]
 
 

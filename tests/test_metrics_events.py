@@ -331,8 +331,8 @@ def test_support_custom_targets_and_business_calendar() -> None:
 
 def test_support_target_errors() -> None:
     ds = ds_of([])
-    with pytest.raises(ValidationError, match="unknown channel 'fax'"):
-        support_response_times(ds, targets={"fax": timedelta(minutes=1)})
+    with pytest.raises(ValidationError, match="a channel must be a non-empty name"):
+        support_response_times(ds, targets={"": timedelta(minutes=1)})
     with pytest.raises(ValidationError, match="positive duration"):
         support_response_times(ds, targets={"chat": timedelta(0)})
     with pytest.raises(ValidationError, match="must be a timedelta"):

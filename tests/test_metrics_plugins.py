@@ -98,7 +98,7 @@ def test_compute_errors(demo: Any) -> None:
         compute("nps", demo, frq="month")
     with pytest.raises(ValidationError, match="freq must be one of"):
         compute("mrr", demo, freq="week")
-    with pytest.raises(ValidationError, match="needs a Dataset"):
+    with pytest.raises(ValidationError, match="dataset must be a custsuccess Dataset"):
         compute("mrr", [1, 2, 3])  # type: ignore[arg-type]
 
 

@@ -93,15 +93,9 @@ def test_revenue_at_risk_is_mrr_times_churn_probability() -> None:
 
 
 def test_the_reports_own_churn_probability_is_used_when_present() -> None:
-    @attrs.frozen(slots=True, eq=False)
-    class Learned(HealthReport):
-        churn_probability: Any = None
-
     rep = report()
-    fields = {f.name: getattr(rep, f.name) for f in attrs.fields(HealthReport) if f.init}
-    fields = {k.lstrip("_"): v for k, v in fields.items()}
     p = np.full(len(rep), 0.5)
-    learned = Learned(**fields, churn_probability=p)
+    learned = attrs.evolve(rep, churn_probability=p)
     r = upcoming_renewals(learned)
     assert r.revenue_at_risk.tolist() == pytest.approx([500.0, 100.0])
     assert churn_probability_of(learned, [0.1] * len(rep)).tolist() == [0.1] * len(rep)

@@ -145,8 +145,8 @@ def test_median_is_exact_where_the_survival_is_exactly_one_half() -> None:
     assert km.percentile(0.25) == 18.0 == float(np.arange(1, 25)[17])
     assert km.percentile(0.75) == 6.0
     assert kaplan_meier([1.0, 2.0], [0, 0]).percentile(0.5) == math.inf
-    with pytest.raises(ValidationError, match=r"p must be a number in \(0, 1\)"):
-        km.percentile(1.0)
+    with pytest.raises(ValidationError, match=r"p must be a probability in \[0, 1\]"):
+        km.percentile(1.5)
     ll = _lifelines()
     assert ll.KaplanMeierFitter().fit(np.arange(1, 25)).median_survival_time_ == 12.0
 

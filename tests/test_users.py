@@ -184,7 +184,7 @@ def test_bad_seats_name_the_customer() -> None:
                                Customer("b", AS_OF, attributes={"seats": 3})])
     with pytest.raises(ValidationError, match=r"customer 'a'.* got 'ten'"):
         user_activity(ds, as_of=AS_OF)
-    with pytest.raises(ValidationError, match=r"needs a custsuccess Dataset, got list"):
+    with pytest.raises(ValidationError, match=r"must be a custsuccess Dataset, got a list"):
         user_activity([], as_of=AS_OF)  # type: ignore[arg-type]
 
 

@@ -34,7 +34,6 @@ import numpy.typing as npt
 from custsuccess._readonly import readonly, readonly_field, readonly_mapping
 from custsuccess.errors import ValidationError
 from custsuccess.models import (
-    SUPPORT_CHANNELS,
     Customer,
     Event,
     EventKind,
@@ -44,6 +43,8 @@ from custsuccess.models import (
 
 if TYPE_CHECKING:
     from typing_extensions import Protocol
+
+    from custsuccess.io.quality import DataQuality
 
     class ColumnSource(Protocol):
         """A mapping of column name to array-like: a dict, or a pandas DataFrame."""
@@ -61,6 +62,7 @@ __all__ = [
     "Dataset",
     "EventTable",
     "SubscriptionTable",
+    "require_dataset",
     "to_datetime64",
 ]
 
@@ -85,6 +87,36 @@ ObjArray = npt.NDArray[np.object_]
 # --------------------------------------------------------------------------- helpers
 
 
+#: the moments the library accepts: Python's datetime range (years 1 to 9999), which every
+#: calendar computation (periods, time zones, labels) relies on
+EARLIEST: Final = np.datetime64("0001-01-01T00:00:00", "us")
+LATEST: Final = np.datetime64("9999-12-31T23:59:59.999999", "us")
+
+
+def as_microseconds(values: Any, field: str) -> TimeArray:
+    """``datetime64`` values (any unit) as ``datetime64[us]``, refusing out-of-range dates.
+
+    numpy converts a coarser unit to microseconds by integer multiplication, which wraps
+    around silently beyond about +-290,000 years (``np.datetime64("300000-01-01")``
+    becomes year -284555). Moments outside years 1 to 9999 (Python's ``datetime`` range,
+    which calendar periods need) raise a :class:`ValidationError` naming the field, the
+    position and the value. Finer units only lose digits (truncated to the microsecond).
+    """
+    arr = np.asarray(values)
+    out: TimeArray = arr.astype(DT64)
+    bad = ~np.isnat(out) & ((out < EARLIEST) | (out > LATEST))
+    unit, _ = np.datetime_data(arr.dtype)
+    if unit in ("Y", "M", "W", "D", "h", "m", "s", "ms", "generic"):
+        bad |= (out.astype(arr.dtype) != arr) & ~np.isnat(arr)  # wrapped around
+    if np.any(bad):
+        i = int(np.flatnonzero(np.atleast_1d(bad))[0])
+        where = f" at position {i}" if arr.ndim else ""
+        raise ValidationError(
+            f"{field} must be a moment in years 1 to 9999, got {np.atleast_1d(arr)[i]}{where}"
+        )
+    return out
+
+
 def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -> np.datetime64:
     """One moment as ``datetime64[us]`` UTC.
 
@@ -97,7 +129,7 @@ def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValidationError(f"{field} must be a moment, got NaT")
-        converted: np.datetime64 = value.astype(DT64)
+        converted: np.datetime64 = as_microseconds(value, field)[()]  # type: ignore[assignment]
         return converted
     if isinstance(value, str):
         value = _parse_iso(value, field)
@@ -109,6 +141,54 @@ def to_datetime64(value: datetime | np.datetime64 | str, field: str = "as_of") -
         naive = value.astimezone(timezone.utc).replace(tzinfo=None)
         return np.datetime64(naive, "us")
     raise ValidationError(f"{field} must be a timezone-aware datetime, got {value!r}")
+
+
+def require_dataset(value: object, param: str = "dataset", where: str | None = None) -> Dataset:
+    """``value`` when it is a :class:`Dataset`; else a ValidationError that says what to
+    pass instead. The one boundary check of every function that reads a dataset.
+
+    >>> require_dataset({"id": ["a"]}, where="records()")
+    Traceback (most recent call last):
+    custsuccess.errors.ValidationError: records(): dataset must be a custsuccess Dataset, got a
+    dict; build one with Dataset.from_columns(customers=..., subscriptions=..., events=...)
+    """
+    if isinstance(value, Dataset):
+        return value
+    kind = type(value)
+    module = kind.__module__.split(".")[0]
+    if value is None:
+        got = "None"
+    elif module == "pandas" and kind.__name__ == "DataFrame":
+        got = "a pandas DataFrame"
+    else:
+        article = "an" if kind.__name__[:1].lower() in "aeiou" else "a"
+        got = f"{article} {kind.__name__}"
+    if module == "pandas" or isinstance(value, Mapping):
+        hint = (
+            "build one with Dataset.from_columns(customers=..., subscriptions=..., "
+            "events=...)"
+        )
+        if module == "pandas":
+            hint += " (each a DataFrame or a dict of columns)"
+    elif isinstance(value, (list, tuple)):
+        hint = "build one with Dataset.from_records(customers, subscriptions, events)"
+    else:
+        hint = (
+            "build one with Dataset.from_columns(...) or Dataset.from_records(...)"
+        )
+    if _has_io():
+        hint += ", or read files with custsuccess.io.read_dataset(...)"
+    label = f"{where}: " if where else ""
+    raise ValidationError(f"{label}{param} must be a custsuccess Dataset, got {got}; {hint}")
+
+
+def _has_io() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("custsuccess.io") is not None
+    except (ImportError, ValueError):  # pragma: no cover
+        return False
 
 
 def _parse_iso(text: str, field: str) -> datetime:
@@ -141,7 +221,7 @@ def _time_column(column: Any, field: str, *, allow_missing: bool) -> TimeArray:
         column = dt.tz_convert("UTC").dt.tz_localize(None)
     arr = np.asarray(column)
     if arr.dtype.kind == "M":
-        out = arr.astype(DT64)
+        out = as_microseconds(arr, field)
     elif arr.dtype.kind in "OU" or arr.size == 0:
         out = np.empty(arr.shape, dtype=DT64)
         for i, item in enumerate(arr.tolist()):
@@ -166,33 +246,160 @@ def _time_column(column: Any, field: str, *, allow_missing: bool) -> TimeArray:
 def _string_column(column: Any, field: str, *, allow_missing: bool) -> StrArray:
     """A column of strings as a fixed-width unicode array, ``""`` where missing.
 
-    Unicode arrays pass through without a per-row loop; other input (lists, object arrays,
-    pandas columns with None/NaN) is checked row by row so that a number is never quietly
-    turned into text.
+    Unicode arrays pass through as they are; anything else is factorised first (see
+    :func:`_factorize`), so a number is never quietly turned into text and no Python code
+    runs per row.
     """
-    # Lists go through object dtype so numpy cannot quietly turn 3 into '3'.
-    arr = (
-        np.asarray(column, dtype=object)
-        if isinstance(column, (list, tuple))
-        else np.asarray(column)
-    )
-    if arr.ndim != 1:
-        raise ValidationError(f"{field} must be one-dimensional, got shape {arr.shape}")
-    if arr.dtype.kind != "U":
-        items = arr.tolist()
-        for i, item in enumerate(items):
-            if _is_missing(item):
-                items[i] = ""
-            elif not isinstance(item, str):
-                raise ValidationError(f"{field} must hold strings, got {item!r} at row {i}")
-        arr = np.array(items, dtype=str) if items else np.empty(0, dtype="U1")
+    if isinstance(column, np.ndarray) and column.dtype.kind == "U":
+        arr = column
+        if arr.ndim != 1:
+            raise ValidationError(f"{field} must be one-dimensional, got shape {arr.shape}")
+    else:
+        codes, uniques = _factorize(column, field)
+        arr = np.append(uniques, np.array([""], dtype=uniques.dtype))[codes]
     if not allow_missing:
         empty = np.flatnonzero(np.char.str_len(arr) == 0) if arr.size else arr
         if empty.size:
             i = int(empty[0])
-            got = _py(np.asarray(column, dtype=object)[i])
+            got = _py(_item(column, i))
             raise ValidationError(f"{field} must be a non-empty string, got {got!r} at row {i}")
     return arr
+
+
+def _item(column: Any, i: int) -> Any:
+    """Row ``i`` of any column we accept (numpy, pandas, Arrow, list), for messages."""
+    if hasattr(column, "iloc"):
+        return column.iloc[i]
+    value = column[i]
+    as_py = getattr(value, "as_py", None)  # an Arrow scalar
+    return as_py() if as_py is not None else value
+
+
+def _arrow_module() -> Any:
+    """pyarrow when it is installed (the fast path for text columns), else None."""
+    try:
+        import pyarrow
+    except ImportError:
+        return None
+    return pyarrow
+
+
+def _is_arrow(column: Any) -> bool:
+    return type(column).__module__.startswith("pyarrow")
+
+
+def _factorize(column: Any, field: str) -> tuple[I32Array, StrArray]:
+    """``(codes, uniques)`` of a text column: ``uniques`` sorted and distinct, ``codes``
+    indexes into them with ``-1`` where a value is missing (None, NaN, NA or ``""``).
+
+    Arrow arrays, pandas columns, object arrays and lists are dictionary-encoded by
+    pyarrow when it is installed, else by whole-array numpy operations; either way only
+    the distinct values are ever Python objects. Anything but text is a ValidationError
+    naming the first offending row.
+    """
+    if isinstance(column, np.ndarray) and column.dtype.kind == "U":
+        if column.ndim != 1:
+            raise ValidationError(f"{field} must be one-dimensional, got shape {column.shape}")
+        return _factorize_unicode(column)
+    pa = _arrow_module()
+    if (pa is not None and not isinstance(column, (list, tuple))) or _is_arrow(column):
+        factorized = _factorize_arrow(pa, column, field)
+        if factorized is not None:
+            return factorized
+    return _factorize_objects(column, field)
+
+
+def _factorize_unicode(text: StrArray) -> tuple[I32Array, StrArray]:
+    uniques, inverse = np.unique(text, return_inverse=True)
+    codes = inverse.astype(np.int32).reshape(text.shape)
+    if uniques.size and uniques[0] == "":  # "" sorts first: it is the missing value
+        codes -= 1
+        uniques = uniques[1:]
+    return codes, uniques
+
+
+def _sorted_codes(indices: I32Array, dictionary: StrArray) -> tuple[I32Array, StrArray]:
+    """Re-point ``indices`` (``-1`` missing) at the sorted ``dictionary`` without ``""``."""
+    order = np.argsort(dictionary, kind="stable")
+    uniques = dictionary[order]
+    rank = np.empty(dictionary.size + 1, dtype=np.int32)
+    rank[order] = np.arange(dictionary.size, dtype=np.int32)
+    rank[-1] = -1  # index -1 (missing) stays missing
+    if uniques.size and uniques[0] == "":
+        rank -= (rank >= 0).astype(np.int32)
+        rank[order[0]] = -1
+        uniques = uniques[1:]
+    return rank[indices], uniques
+
+
+def _factorize_arrow(pa: Any, column: Any, field: str) -> tuple[I32Array, StrArray] | None:
+    """Dictionary-encode with pyarrow; None when pyarrow cannot read the column as text
+    (mixed types), so the numpy path names the offending row."""
+    import pyarrow.compute as pc
+
+    try:
+        if _is_arrow(column):
+            arr = column
+        elif hasattr(column, "dtype") and hasattr(column, "iloc"):  # pandas
+            arr = pa.array(column, from_pandas=True)
+        else:
+            arr = pa.array(np.asarray(column), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if not isinstance(arr, pa.ChunkedArray):
+        arr = pa.chunked_array([arr], type=arr.type)
+    if pa.types.is_dictionary(arr.type) and not _is_text(pa, arr.type.value_type):
+        arr = arr.cast(arr.type.value_type)
+    if not pa.types.is_dictionary(arr.type):
+        if len(arr) and not _is_text(pa, arr.type) and not pa.types.is_null(arr.type):
+            valid = np.flatnonzero(np.asarray(pc.is_valid(arr)))
+            if valid.size:
+                i = int(valid[0])
+                raise ValidationError(
+                    f"{field} must hold strings, got {arr[i].as_py()!r} at row {i}"
+                )
+        arr = pc.dictionary_encode(arr.cast(pa.string()))
+    if arr.num_chunks == 0:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype="U1")
+    arr = arr.unify_dictionaries()
+    indices = np.concatenate(
+        [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in arr.chunks]
+    ).astype(np.int32, copy=False)
+    values = arr.chunk(0).dictionary.to_numpy(zero_copy_only=False)
+    dictionary = values.astype(str) if values.size else np.empty(0, dtype="U1")
+    return _sorted_codes(indices, dictionary)
+
+
+def _is_text(pa: Any, arrow_type: Any) -> bool:
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)) or (
+        getattr(pa.types, "is_string_view", lambda _: False)(arrow_type)
+    )
+
+
+def _factorize_objects(column: Any, field: str) -> tuple[I32Array, StrArray]:
+    """The numpy fallback of :func:`_factorize`: whole-array comparisons, no row loop."""
+    isna = getattr(column, "isna", None)
+    obj = np.asarray(column, dtype=object)
+    if obj.ndim != 1:
+        raise ValidationError(f"{field} must be one-dimensional, got shape {obj.shape}")
+    if isna is not None:
+        missing = np.asarray(isna(), dtype=bool)
+    else:
+        try:
+            missing = np.asarray((obj == None) | (obj != obj), dtype=bool)  # noqa: E711 (NaN != NaN)
+        except TypeError:  # an element whose comparison is ambiguous (pandas.NA)
+            missing = np.array([_is_missing(v) for v in obj.tolist()], dtype=bool)
+    present = obj[~missing]
+    text = present.astype(str) if present.size else np.empty(0, dtype="U1")
+    # str(3) == "3" but "3" != 3: anything that is not already text fails the round trip
+    same = np.asarray(text.astype(object) == present, dtype=bool)
+    if not same.all():
+        i = int(np.flatnonzero(~missing)[np.flatnonzero(~same)[0]])
+        raise ValidationError(f"{field} must hold strings, got {_py(obj[i])!r} at row {i}")
+    codes = np.full(obj.shape, -1, dtype=np.int32)
+    present_codes, uniques = _factorize_unicode(text)
+    codes[~missing] = present_codes
+    return codes, uniques
 
 
 def _optional_text(values: StrArray) -> ObjArray:
@@ -203,9 +410,21 @@ def _optional_text(values: StrArray) -> ObjArray:
 
 
 def _float_column(column: Any, field: str) -> FloatArray:
+    isna = getattr(column, "isna", None)
     arr = np.asarray(column)
+    if arr.dtype.kind == "c":  # astype(float) would drop the imaginary part silently
+        raise ValidationError(f"{field} must hold real numbers, got complex values")
     if arr.dtype.kind == "O":
-        arr = np.array([np.nan if _is_missing(v) else v for v in arr.tolist()], dtype=object)
+        arr = arr.copy()
+        try:
+            missing = (
+                np.asarray(isna(), dtype=bool)
+                if isna is not None
+                else np.asarray((arr == None) | (arr != arr), dtype=bool)  # noqa: E711
+            )
+        except TypeError:  # pandas.NA in a plain object array
+            missing = np.array([_is_missing(v) for v in arr.tolist()], dtype=bool)
+        arr[missing] = np.nan
     try:
         out = arr.astype(np.float64)
     except (TypeError, ValueError):
@@ -215,7 +434,7 @@ def _float_column(column: Any, field: str) -> FloatArray:
     return out
 
 
-def _first_rows(rows: npt.NDArray[Any], labels: Sequence[str] | npt.NDArray[Any]) -> str:
+def _first_rows(rows: npt.NDArray[Any], labels: Any) -> str:
     shown = ", ".join(f"row {int(r)}: {_py(labels[int(r)])!r}" for r in rows[:_EXAMPLES])
     more = f" (and {rows.size - _EXAMPLES} more)" if rows.size > _EXAMPLES else ""
     return shown + more
@@ -267,17 +486,8 @@ class Categorical:
     @classmethod
     def encode(cls, values: Any, field: str = "values") -> Categorical:
         """Encode strings (None, NaN or '' for missing); categories come out sorted."""
-        text = _string_column(values, field, allow_missing=True)
-        present = text != ""
-        if present.all():
-            cats, inverse = np.unique(text, return_inverse=True)
-            return cls(inverse.astype(np.int32), tuple(str(c) for c in cats))
-        codes = np.full(text.shape, -1, dtype=np.int32)
-        if present.any():
-            cats, inverse = np.unique(text[present], return_inverse=True)
-            codes[present] = inverse.astype(np.int32)
-            return cls(codes, tuple(str(c) for c in cats))
-        return cls(codes, ())
+        codes, uniques = _factorize(values, field)
+        return cls(codes, tuple(uniques.tolist()))
 
     @classmethod
     def missing(cls, n: int) -> Categorical:
@@ -493,6 +703,8 @@ class _Shared:
 
     kind_index: dict[int, npt.NDArray[np.intp]] = attrs.field(factory=dict)
     latest: list[np.datetime64 | None] = attrs.field(factory=list)  # [] until computed
+    #: the reports of the sources it was read from (custsuccess.io.SourceReport)
+    sources: tuple[Any, ...] = ()
 
 
 class Dataset:
@@ -885,6 +1097,17 @@ class Dataset:
         i = int(self.index_of(customer_id)[0])
         return self.slice(i, i + 1)
 
+    # ----------------------------------------------------------------- quality
+
+    def describe(self, *, model: Any = None) -> DataQuality:
+        """The data-quality report (:class:`custsuccess.io.quality.DataQuality`): rows
+        read and rejected per source (when read through :mod:`custsuccess.io`), customers
+        without events, each event kind and the rules of ``model`` (the default health
+        model when None) reading it, the time range and the currencies. ``print()`` it."""
+        from custsuccess.io.quality import describe
+
+        return describe(self, model=model, sources=self._shared.sources)
+
     # ----------------------------------------------------------------- export
 
     def to_columns(self) -> dict[str, dict[str, npt.NDArray[Any]]]:
@@ -1192,7 +1415,58 @@ def _fnv_hash(codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint64]:
 
 
 def _lookup(customers: CustomerTable, ids: StrArray, field: str) -> I32Array:
-    """Customer index of each id in ``ids``; unknown ids are a ValidationError.
+    """Customer index of each id in ``ids``; unknown ids are a ValidationError."""
+    pos, unknown = _positions(customers, ids)
+    if unknown.size:
+        raise ValidationError(
+            f"{field}: {unknown.size} row(s) refer to unknown customer ids: "
+            f"{_first_rows(unknown, ids)}"
+        )
+    return pos
+
+
+def _refuse_missing(codes: I32Array, column: Any, field: str) -> None:
+    """A ValidationError naming the first row of a required text column that is missing."""
+    missing = np.flatnonzero(codes < 0)
+    if missing.size:
+        i = int(missing[0])
+        got = _py(_item(column, i))
+        raise ValidationError(f"{field} must be a non-empty string, got {got!r} at row {i}")
+
+
+def _lookup_codes(
+    customers: CustomerTable, codes: I32Array, uniques: StrArray, field: str
+) -> I32Array:
+    """Customer index of each row of a factorised id column (``codes`` into ``uniques``).
+
+    Only the distinct ids are looked up; a missing or unknown id is a ValidationError
+    naming the first rows.
+    """
+    pos, unknown = _positions(customers, uniques)
+    if unknown.size:
+        bad = np.zeros(uniques.size, dtype=bool)
+        bad[unknown] = True
+        rows = np.flatnonzero(bad[codes])
+        raise ValidationError(
+            f"{field}: {rows.size} row(s) refer to unknown customer ids: "
+            f"{_first_rows(rows, _Labels(uniques, codes))}"
+        )
+    return pos[codes] if codes.size else np.empty(0, dtype=np.int32)
+
+
+class _Labels:
+    """Row labels of a factorised column, indexable like the column itself."""
+
+    def __init__(self, uniques: StrArray, codes: I32Array) -> None:
+        self._uniques = uniques
+        self._codes = codes
+
+    def __getitem__(self, i: int) -> str:
+        return str(self._uniques[self._codes[i]])
+
+
+def _positions(customers: CustomerTable, ids: StrArray) -> tuple[I32Array, IntArray]:
+    """Customer index of each id in ``ids`` (0 where unknown) and the unknown rows.
 
     Binary search over strings misses the cache on every step once the customer table
     outgrows it, so ids are hashed to integers, looked up by integer search, and the
@@ -1201,7 +1475,7 @@ def _lookup(customers: CustomerTable, ids: StrArray, field: str) -> I32Array:
     wanted = ids
     known = customers.ids
     if wanted.size == 0:
-        return np.empty(0, dtype=np.int32)
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
     if known.size == 0:
         unknown = np.arange(wanted.size)
         pos = np.zeros(wanted.size, dtype=np.intp)
@@ -1220,17 +1494,13 @@ def _lookup(customers: CustomerTable, ids: StrArray, field: str) -> I32Array:
             pos = by_hash[slot]
             same = (known_codes[pos] == wanted_codes).all(axis=1)
             unknown = np.flatnonzero(~same)
-    if unknown.size:
-        raise ValidationError(
-            f"{field}: {unknown.size} row(s) refer to unknown customer ids: "
-            f"{_first_rows(unknown, wanted)}"
-        )
-    return pos.astype(np.int32)
+    return pos.astype(np.int32), unknown.astype(np.int64)
 
 
 def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> SubscriptionTable:
     ids = _string_column(cols["id"], "subscriptions.id", allow_missing=False)
-    cust = _string_column(cols["customer_id"], "subscriptions.customer_id", allow_missing=False)
+    cust_codes, cust_ids = _factorize(cols["customer_id"], "subscriptions.customer_id")
+    _refuse_missing(cust_codes, cols["customer_id"], "subscriptions.customer_id")
     plan = _string_column(cols["plan"], "subscriptions.plan", allow_missing=False)
     mrr = _float_column(cols["mrr"], "subscriptions.mrr")
     currency = _string_column(cols["currency"], "subscriptions.currency", allow_missing=False)
@@ -1251,7 +1521,7 @@ def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> Sub
         "subscriptions",
         {
             "id": ids,
-            "customer_id": cust,
+            "customer_id": cust_codes,
             "plan": plan,
             "mrr": mrr,
             "currency": currency,
@@ -1293,7 +1563,7 @@ def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> Sub
         dup = np.flatnonzero(srt[1:] == srt[:-1])
         if dup.size:
             raise ValidationError(f"subscriptions.id has duplicates, e.g. {str(srt[dup[0]])!r}")
-    code = _lookup(customers, cust, "subscriptions.customer_id")
+    code = _lookup_codes(customers, cust_codes, cust_ids, "subscriptions.customer_id")
     order = np.lexsort((id_str, started, code)) if n else np.empty(0, dtype=np.intp)
     return SubscriptionTable(
         id_str[order],
@@ -1373,22 +1643,28 @@ def _contract_columns(
     return months, renews, auto_renew
 
 
-def _encode_kinds(kinds: StrArray) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
-    if kinds.size == 0:
+def _encode_kinds(
+    codes: I32Array, names: StrArray, field: str
+) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
+    """Kind codes into the vocabulary (built-in kinds first) from a factorised column."""
+    if codes.size == 0:
         return np.empty(0, dtype=np.int16), BUILTIN_KINDS
-    found, inverse = np.unique(kinds, return_inverse=True)
-    custom = sorted(set(found.tolist()) - set(BUILTIN_KINDS))
+    found = names.tolist()
+    custom = sorted(set(found) - set(BUILTIN_KINDS))
     vocabulary = BUILTIN_KINDS + tuple(custom)
     position = {k: i for i, k in enumerate(vocabulary)}
-    remap = np.array([position[k] for k in found.tolist()], dtype=np.int16)
-    return remap[inverse], vocabulary
+    remap = np.array([position[k] for k in found], dtype=np.int16)
+    return remap[codes], vocabulary
 
 
 def _encode_events(cols: dict[str, Any], customers: CustomerTable) -> EventTable:
-    cust = _string_column(cols.pop("customer_id"), "events.customer_id", allow_missing=False)
-    kind_names = _string_column(cols.pop("kind"), "events.kind", allow_missing=False)
+    cust_column, kind_column = cols.pop("customer_id"), cols.pop("kind")
+    cust_codes, cust_ids = _factorize(cust_column, "events.customer_id")
+    _refuse_missing(cust_codes, cust_column, "events.customer_id")
+    kind_codes, kind_names = _factorize(kind_column, "events.kind")
+    _refuse_missing(kind_codes, kind_column, "events.kind")
     time = _time_column(cols.pop("occurred_at"), "events.occurred_at", allow_missing=False)
-    n = len(cust)
+    n = len(cust_codes)
     value = (
         _float_column(cols.pop("value"), "events.value") if "value" in cols else np.full(n, np.nan)
     )
@@ -1396,19 +1672,20 @@ def _encode_events(cols: dict[str, Any], customers: CustomerTable) -> EventTable
     _check_lengths(
         "events",
         {
-            "customer_id": cust,
-            "kind": kind_names,
+            "customer_id": cust_codes,
+            "kind": kind_codes,
             "occurred_at": time,
             "value": value,
             **{k: v.codes for k, v in props.items()},
         },
     )
-    kind, vocabulary = _encode_kinds(kind_names)
-    _check_event_values(kind, vocabulary, value, props, cust, time)
-    code = _lookup(customers, cust, "events.customer_id")
+    kind, vocabulary = _encode_kinds(kind_codes, kind_names, "events.kind")
+    labels = _Labels(cust_ids, cust_codes)
+    _check_event_values(kind, vocabulary, value, props, labels, time)
+    code = _lookup_codes(customers, cust_codes, cust_ids, "events.customer_id")
     # Sort by (customer, time); break exact ties by every other column so the result
     # does not depend on input order.
-    order = np.lexsort((time, code)) if n else np.empty(0, dtype=np.intp)
+    order = _customer_time_order(code, time)
     if n > 1:
         c_s, t_s = code[order], time[order]
         if np.any((c_s[1:] == c_s[:-1]) & (t_s[1:] == t_s[:-1])):
@@ -1423,6 +1700,27 @@ def _encode_events(cols: dict[str, Any], customers: CustomerTable) -> EventTable
         vocabulary,
         len(customers),
     )
+
+
+def _customer_time_order(code: I32Array, time: TimeArray) -> npt.NDArray[np.intp]:
+    """An order by (customer, time).
+
+    One argsort of a combined int64 key when customer codes and the time span fit in
+    63 bits together (usual), else a two-key lexsort.
+    """
+    n = code.size
+    if n == 0:
+        return np.empty(0, dtype=np.intp)
+    ticks = time.view(np.int64)
+    lo = int(ticks.min())
+    span = int(ticks.max()) - lo + 1
+    customers = int(code.max()) + 1
+    if span.bit_length() + customers.bit_length() <= 62:
+        key = code.astype(np.int64) << np.int64(span.bit_length())
+        key |= ticks - np.int64(lo)
+        # equal keys (same customer and moment) are ordered by every column afterwards
+        return np.argsort(key)
+    return np.lexsort((time, code))
 
 
 def _event_problem_rows(
@@ -1451,9 +1749,9 @@ def _event_problem_rows(
     support = is_kind(EventKind.SUPPORT_REQUEST) | is_kind(EventKind.SUPPORT_REPLY)
     if support.any():
         channel = props.get("channel", Categorical.missing(len(kind)))
-        allowed = np.array([c in SUPPORT_CHANNELS for c in channel.categories] + [False])
+        named = np.array([bool(c.strip()) for c in channel.categories] + [False])
         ticket = props.get("ticket", Categorical.missing(len(kind)))
-        bad |= support & (~allowed[channel.codes] | (ticket.codes < 0))
+        bad |= support & (~named[channel.codes] | (ticket.codes < 0))
     feature_used = is_kind(EventKind.FEATURE_USED)
     if feature_used.any():
         feature = props.get("feature", Categorical.missing(len(kind)))
@@ -1466,7 +1764,7 @@ def _check_event_values(
     vocabulary: tuple[str, ...],
     value: FloatArray,
     props: Mapping[str, Categorical],
-    customer_ids: StrArray,
+    customer_ids: Any,
     time: TimeArray,
 ) -> None:
     bad = np.flatnonzero(_event_problem_rows(kind, vocabulary, value, props))

@@ -66,7 +66,10 @@ class SubscriptionStatus(str, enum.Enum):
         return self.value
 
 
-#: The support channels a ``support_request`` / ``support_reply`` may name.
+#: The support channels with built-in targets (the founding texts' reference times for
+#: phone, email and chat; social media). A ``support_request`` / ``support_reply`` may name
+#: any other channel too (``sms``, ``in_person``, ``web``, ...): targets for those are
+#: the host's to give.
 SUPPORT_CHANNELS: Final = ("phone", "email", "chat", "social")
 
 #: Billing intervals a subscription may be invoiced on, with their length in months.
@@ -415,8 +418,11 @@ def event_value_problem(
         return f"value must be >= 0, got {value!r}"
     if kind in (EventKind.SUPPORT_REQUEST, EventKind.SUPPORT_REPLY):
         channel = properties.get("channel")
-        if channel not in SUPPORT_CHANNELS:
-            return f"properties['channel'] must be one of {SUPPORT_CHANNELS}, got {channel!r}"
+        if not isinstance(channel, str) or not channel.strip():
+            return (
+                "properties['channel'] is required: the channel's name, such as 'phone', "
+                f"'email', 'chat', 'sms' or 'in_person', got {channel!r}"
+            )
         if not properties.get("ticket"):
             return "properties['ticket'] is required to pair requests with replies"
     if kind is EventKind.FEATURE_USED and not properties.get("feature"):

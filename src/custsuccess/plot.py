@@ -13,7 +13,9 @@ Each function takes a result object of the library and returns a
 * :func:`mrr_waterfall`: one period's MRR movements, from
   :func:`~custsuccess.metrics.mrr_movements`;
 * :func:`nps_over_time`: NPS per period with the answers behind it, from
-  :func:`~custsuccess.metrics.nps_by_period`.
+  :func:`~custsuccess.metrics.nps_by_period`;
+* :func:`churn_drivers`: churn rate by decile of the strongest features, from
+  :func:`~custsuccess.health.driver_analysis`.
 
 The figures are built with matplotlib's object-oriented API (``Figure``, never
 ``pyplot``): no global state, no display needed, safe in a web server or a thread. Show
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
     from custsuccess.churn.cox import CoxModel
     from custsuccess.churn.hazard import NelsonAalen
     from custsuccess.churn.survival import KaplanMeier
+    from custsuccess.clv.base import Fitter
+    from custsuccess.clv.purchases import CumulativeTransactions
+    from custsuccess.health.drivers import DriverAnalysis
     from custsuccess.health.report import HealthReport
     from custsuccess.metrics.cohorts import CohortRetention
     from custsuccess.metrics.nps import NpsByPeriod
@@ -55,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TIER_COLORS",
+    "churn_drivers",
+    "clv_tracking",
     "cohort_heatmap",
     "cumulative_hazard",
     "cumulative_incidence",
@@ -62,6 +69,8 @@ __all__ = [
     "health_distribution",
     "mrr_waterfall",
     "nps_over_time",
+    "period_transactions",
+    "probability_alive_matrix",
     "survival_curves",
 ]
 
@@ -696,3 +705,125 @@ def nps_over_time(
     ax.set_title(title)
     return fig
 
+
+
+def churn_drivers(analysis: DriverAnalysis, *, top: int = 6) -> Figure:
+    """Churn rate by decile of the ``top`` strongest features of a
+    :class:`~custsuccess.health.DriverAnalysis` (one panel each, low values left, the
+    overall churn rate as a dashed line; the panel title gives the univariate AUC).
+
+    >>> from custsuccess.demo import generate
+    >>> from custsuccess.health import driver_analysis
+    >>> fig = churn_drivers(driver_analysis(generate(400, seed=1), "2026-04-01T00:00:00Z"),
+    ...                     top=4)
+    >>> len(fig.axes)
+    4
+    """
+    from custsuccess.health.drivers import DriverAnalysis
+
+    _check(analysis, DriverAnalysis, "churn_drivers", "custsuccess.health.driver_analysis")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValidationError(f"churn_drivers: top must be an int >= 1, got {top!r}")
+    drivers = [d for d in analysis.drivers if d.bins][:top]
+    cols = min(3, max(1, len(drivers)))
+    rows = -(-len(drivers) // cols) or 1
+    fig, _ = _axes(None, (4.0 * cols, 3.0 * rows))
+    fig.clear()
+    for i, d in enumerate(drivers):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        rates = [b["churn_rate"] for b in d.bins]
+        ax.bar(range(1, len(rates) + 1), rates, color=_LOSS)
+        ax.axhline(analysis.churn_rate, color=_LEVEL, linestyle="--", linewidth=1)
+        ax.set_title(f"{d.name} (AUC {d.auc:.2f})", fontsize=9)
+        ax.set_xlabel("decile of the value (low to high)", fontsize=8)
+        ax.set_ylabel("churn rate", fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- CLV
+
+
+def clv_tracking(
+    tracking: CumulativeTransactions,
+    *,
+    incremental: bool = False,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.5),
+    title: str | None = None,
+    xlabel: str = "time since the cohort's start",
+) -> Figure:
+    """Actual (``ax.lines[0]``) against expected (``ax.lines[1]``) repeat transactions of
+    a cohort, cumulative or per period (``incremental``), with a dashed line at the end
+    of calibration: the tracking plot of Fader, Hardie & Lee (2005), figure 2."""
+    from custsuccess.clv.purchases import CumulativeTransactions
+
+    _check(tracking, CumulativeTransactions, "clv_tracking",
+           "clv.expected_cumulative_transactions")
+    fig, ax = _axes(ax, figsize)
+    actual, expected = tracking.actual, tracking.expected
+    if incremental:
+        actual = np.diff(actual, prepend=0.0)
+        expected = np.diff(expected, prepend=0.0)
+    ax.plot(tracking.times, actual, color="C0", linewidth=1.6, label="actual")
+    ax.plot(tracking.times, expected, color="C1", linestyle="--", linewidth=1.6,
+            label="model")
+    ax.axvline(tracking.calibration_end, color="#999999", linestyle=":", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("repeat transactions" + (" per period" if incremental else ", cumulative"))
+    ax.set_title(title or "Tracking: actual against expected repeat transactions")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def probability_alive_matrix(
+    model: Fitter,
+    *,
+    max_frequency: int | None = None,
+    max_recency: float | None = None,
+    T: float | None = None,  # noqa: N803 (the models' name for age)
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (6.0, 5.0),
+    title: str | None = None,
+) -> Figure:
+    """P(alive) by frequency (rows, top = most purchases) and recency (columns) as a
+    heat map (``ax.images[0]``); see :func:`custsuccess.clv.probability_alive_matrix`."""
+    from custsuccess.clv.purchases import probability_alive_matrix as matrix
+
+    xs, rs, p = matrix(model, max_frequency, max_recency, T)
+    fig, ax = _axes(ax, figsize)
+    image = ax.imshow(p, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="viridis",
+                      extent=(rs[0] - 0.5, rs[-1] + 0.5, xs[0] - 0.5, xs[-1] + 0.5))
+    fig.colorbar(image, ax=ax, label="P(alive)")
+    ax.set_xlabel("recency (time of the last purchase)")
+    ax.set_ylabel("frequency (repeat purchases)")
+    ax.set_title(title or f"{type(model).__name__}: probability a customer is alive")
+    return fig
+
+
+def period_transactions(
+    model: Fitter,
+    frequency: npt.ArrayLike,
+    T: npt.ArrayLike,  # noqa: N803 (the models' name for age)
+    *,
+    max_frequency: int = 7,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (7.0, 4.0),
+    title: str | None = None,
+) -> Figure:
+    """Customers by number of repeat purchases in calibration, actual (``ax.patches``
+    first half) against the model (second half), the last bar ``max_frequency`` or
+    more; see :func:`custsuccess.clv.period_transactions` (FHL 2005, figure 1)."""
+    from custsuccess.clv.purchases import period_transactions as counts
+
+    actual, expected = counts(model, frequency, T, max_frequency=max_frequency)
+    fig, ax = _axes(ax, figsize)
+    x = np.arange(len(actual))
+    ax.bar(x - 0.2, actual, width=0.4, color="C0", label="actual")
+    ax.bar(x + 0.2, expected, width=0.4, color="C1", label="model")
+    labels = [str(k) for k in range(max_frequency)] + [f"{max_frequency}+"]
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("repeat purchases in calibration")
+    ax.set_ylabel("customers")
+    ax.set_title(title or f"{type(model).__name__}: customers by repeat purchases")
+    ax.legend(frameon=False, fontsize=8)
+    return fig

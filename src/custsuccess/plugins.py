@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
+import math
 import operator
 import os
 import re
@@ -64,6 +66,7 @@ __all__ = [
     "PluginWarning",
     "Registry",
     "check_array",
+    "check_metric_result",
     "guarded",
     "hookimpl",
     "returned_garbage",
@@ -329,6 +332,76 @@ def _raise_at(
     raise bad(f"{label} = {array[first].item()!r} {problem}{more}")
 
 
+def check_metric_result(result: object, contribution: Contribution[Any]) -> object:
+    """Check what a metric's ``compute`` returned, and return it.
+
+    A metric returns its own type (a number, an array, or a result object whose
+    attributes are numbers and arrays), so the check is what holds for every metric:
+    numbers are real (no complex, no string passing as a number) and finite, arrays have
+    a numeric, boolean, time or text dtype (no complex, no ragged object arrays of
+    numbers) and hold no infinities; the attributes of a result object, and the values
+    of a mapping, are checked the same way (one level deep). NaN is allowed (an
+    undefined rate, such as a period with no customers). A metric whose results may be
+    infinite by definition (a quick ratio with nothing lost) says so with a true
+    ``allow_inf`` attribute. Anything else is a :class:`~custsuccess.errors.PluginError`
+    naming the plugin.
+
+    >>> import numpy as np
+    >>> c = Contribution("acme.rate", "my_plugin", "register_metrics", object())
+    >>> check_metric_result(np.array([0.5, np.nan]), c)
+    array([0.5, nan])
+    >>> check_metric_result(complex(1, 2), c)
+    Traceback (most recent call last):
+    custsuccess.errors.PluginError: plugin 'my_plugin': metric 'acme.rate'
+    (hook register_metrics) returned garbage: result is a complex number, expected a real one
+    """
+    import numpy as np
+
+    allow_inf = getattr(contribution.value, "allow_inf", False) is True
+
+    def check(value: object, what: str) -> None:
+        if isinstance(value, (bool, np.bool_, str, type(None))):
+            return
+        if isinstance(value, (complex, np.complexfloating)):
+            raise returned_garbage(contribution, f"{what} is a complex number, expected a real one")
+        if isinstance(value, (int, float, np.number)):
+            if not allow_inf and math.isinf(float(value)):
+                raise returned_garbage(contribution, f"{what} = {value!r} is infinite")
+            return
+        if isinstance(value, np.ndarray):
+            kind = value.dtype.kind
+            if kind == "c" or kind not in "biufmMUSO":
+                raise returned_garbage(
+                    contribution, f"{what} has dtype {value.dtype}, expected real numbers"
+                )
+            if kind == "O" and value.size:
+                numbers = [v for v in value.flat if isinstance(v, (int, float, complex))]
+                if numbers and not all(isinstance(v, bool) for v in numbers):
+                    raise returned_garbage(
+                        contribution, f"{what} is an object array of numbers, expected a "
+                        "numeric dtype"
+                    )
+            if kind == "f":
+                check_array(value, contribution, (None,) * value.ndim, allow_nan=True,
+                            allow_inf=allow_inf, what=what, kinds="f")
+
+    check(result, "result")
+    if isinstance(result, Mapping):
+        for key, value in result.items():
+            check(value, f"result[{key!r}]")
+    elif not isinstance(result, (np.ndarray, str, bytes, int, float, complex)):
+        if attrs.has(type(result)):
+            names = [f.name for f in attrs.fields(cast(Any, type(result)))]
+        else:
+            slots = getattr(type(result), "__slots__", ())
+            names = [n for n in slots if not n.startswith("_")] or [
+                n for n in getattr(result, "__dict__", {}) if not n.startswith("_")
+            ]
+        for name in names:
+            check(getattr(result, name, None), f"result.{name}")
+    return result
+
+
 # --------------------------------------------------------------------------- discovery
 
 
@@ -498,6 +571,17 @@ class Registry:
             ) from exc
         hooks = tuple(sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ()))
         self._info[name] = PluginInfo(name, source, hooks, distribution, version)
+        forgotten = _unmarked_hooks(plugin)
+        if forgotten:
+            message = (
+                f"plugin {name!r} has {', '.join(forgotten)} without @custsuccess.hookimpl: "
+                "custsuccess ignores "
+                + ("it" if len(forgotten) == 1 else "them")
+                + "; decorate each hook implementation with custsuccess.hookimpl"
+            )
+            if self._strict:
+                raise PluginError(message, plugin=name)
+            warnings.warn(message, PluginWarning, stacklevel=_caller_level())
 
     def _check_pending(self) -> None:
         try:
@@ -527,19 +611,39 @@ class Registry:
             raise
 
     def _load_each_entry_point(self) -> None:
-        for ep in _entry_points():
-            if ep.name in self._deny or (self._allow is not None and ep.name not in self._allow):
+        wanted = [
+            ep
+            for ep in _entry_points()
+            if ep.name not in self._deny and (self._allow is None or ep.name in self._allow)
+        ]
+        by_name: dict[str, list[EntryPoint]] = {}
+        for ep in wanted:
+            by_name.setdefault(ep.name, []).append(ep)
+        for name, eps in by_name.items():
+            if len(eps) > 1:  # which one is meant is anybody's guess: import neither
+                self._skip(
+                    f"plugin {name!r}: entry point name {name!r} of group "
+                    f"{ENTRY_POINT_GROUP!r} is declared by "
+                    + " and ".join(_declared_by(ep) for ep in eps)
+                    + ": none of them is loaded; uninstall all but one",
+                    name,
+                )
                 continue
+            (ep,) = eps
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                message = (
-                    f"plugin {ep.name!r} (entry point {ep.value!r} of group "
-                    f"{ENTRY_POINT_GROUP!r}) failed to load: {type(exc).__name__}: {exc}"
+            except (Exception, SystemExit) as exc:  # SystemExit: sys.exit() on import
+                problem = (
+                    f"called sys.exit({exc.code!r}) while being imported"
+                    if isinstance(exc, SystemExit)
+                    else f"failed to load: {type(exc).__name__}: {exc}"
                 )
-                if self._strict:
-                    raise PluginError(message, plugin=ep.name) from exc
-                warnings.warn(message + "; skipped", PluginWarning, stacklevel=_caller_level())
+                self._skip(
+                    f"plugin {ep.name!r} (entry point {ep.value!r} of group "
+                    f"{ENTRY_POINT_GROUP!r}) {problem}",
+                    ep.name,
+                    exc,
+                )
                 continue
             if self._pm.is_registered(plugin):
                 continue  # the host also passed this object in ``plugins``
@@ -552,6 +656,12 @@ class Registry:
                 getattr(dist, "version", None),
             )
         self._check_pending()
+
+    def _skip(self, message: str, plugin: str, cause: BaseException | None = None) -> None:
+        """Report an entry point that is not loaded: a warning, or an error when strict."""
+        if self._strict:
+            raise PluginError(message, plugin=plugin) from cause
+        warnings.warn(message + "; skipped", PluginWarning, stacklevel=_caller_level())
 
     # ------------------------------------------------------------- listing
 
@@ -721,6 +831,32 @@ class Registry:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def _declared_by(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    name = getattr(dist, "name", None)
+    version = getattr(dist, "version", None)
+    who = f"distribution {name!r}" if name else "an unknown distribution"
+    if name and version:
+        who += f" {version}"
+    return f"{who} ({ep.value!r})"
+
+
+def _unmarked_hooks(plugin: object) -> list[str]:
+    """Names of ``plugin``'s public callables named like a hook but not marked
+    :data:`hookimpl` (a forgotten decorator, or another project's marker)."""
+    marker = f"{PROJECT_NAME}_impl"
+    found = []
+    for name in sorted(_hook_names()):
+        try:
+            attribute = inspect.getattr_static(plugin, name)
+        except AttributeError:
+            continue
+        function = getattr(attribute, "__func__", attribute)  # staticmethod / classmethod
+        if callable(function) and getattr(function, marker, None) is None:
+            found.append(name)
+    return found
 
 
 def _hook_names() -> Iterable[str]:

@@ -39,6 +39,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -60,6 +61,7 @@ from custsuccess.dataset import (
     Dataset,
     EventTable,
     SubscriptionTable,
+    require_dataset,
     to_datetime64,
 )
 from custsuccess.errors import CustSuccessError, ValidationError
@@ -81,7 +83,29 @@ DEFAULT_CHUNK_ROWS: Final = 1 << 20
 
 class StoreError(CustSuccessError):
     """The database cannot do what was asked: it holds no dataset, or was written by a
-    newer custsuccess (schema version), or the file is not a custsuccess store."""
+    newer custsuccess (schema version), or the file is not a custsuccess store or is
+    damaged, or another writer holds its lock longer than ``timeout``, or a query would
+    change it."""
+
+
+# sqlite3 authorizer actions a read-only query may take (values from sqlite3.h)
+_SQLITE_READ: Final = 20
+_SQLITE_SELECT: Final = 21
+_SQLITE_FUNCTION: Final = 31
+_SQLITE_RECURSIVE: Final = 33
+_READ_ACTIONS: Final = frozenset(
+    {_SQLITE_READ, _SQLITE_SELECT, _SQLITE_FUNCTION, _SQLITE_RECURSIVE}
+)
+
+
+def _read_only_authorizer(action: int, *_: object) -> int:
+    """Allow reading only: no DML, DDL, ATTACH, PRAGMA or transaction statements."""
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 @attrs.frozen(slots=True)
@@ -428,6 +452,12 @@ def _read_columns(
             raise StoreError(
                 f"{sql_table}: unexpected chunk of column {name!r} at rows {first}..{first + rows}"
             )
+        if not isinstance(data, bytes) or len(data) != rows * target.dtype.itemsize:
+            size = len(data) if isinstance(data, bytes) else type(data).__name__
+            raise StoreError(
+                f"{sql_table}: the chunk of column {name!r} at rows {first}..{first + rows} "
+                f"holds {size} bytes, expected {rows * target.dtype.itemsize}"
+            )
         target[first : first + rows] = np.frombuffer(data, dtype=target.dtype)
         filled[name] += rows
     short = {name: count for name, count in filled.items() if count != n}
@@ -450,6 +480,11 @@ class SQLiteStore:
         Rows per stored chunk of an event column (default 1,048,576).
     timeout
         Seconds a writer waits for another writer's transaction to finish.
+    readonly
+        Open an existing store only to read it (SQLite URI ``mode=ro``; see
+        :meth:`open`): nothing is created, migrated or switched to WAL, a file that is not
+        a custsuccess store is left exactly as it was, and the ``save*`` methods raise
+        :class:`StoreError`. A file the process may not write (``chmod 0444``) reads fine.
 
     Notes
     -----
@@ -463,6 +498,7 @@ class SQLiteStore:
         *,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ValidationError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
@@ -475,15 +511,44 @@ class SQLiteStore:
         self.path = Path(text)
         self.chunk_rows = chunk_rows
         self.timeout = float(timeout)
+        self.readonly = bool(readonly)
+        if self.readonly and not self.path.is_file():
+            raise StoreError(f"{self.path}: no such store file (nothing is created read-only)")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
         try:
-            self._migrate(self._connection())
+            if self.readonly:
+                self._check_schema(self._connection())
+            else:
+                self._migrate(self._connection())
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, readonly: bool = True, timeout: float = 30.0
+    ) -> SQLiteStore:
+        """Open an existing store, read-only by default: what read commands use.
+
+        >>> import tempfile, pathlib
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> path = pathlib.Path(folder.name) / "other_app.sqlite"
+        >>> import sqlite3; sqlite3.connect(path).execute("CREATE TABLE users (id)").close()
+        >>> before = path.read_bytes()
+        >>> SQLiteStore.open(path)
+        Traceback (most recent call last):
+        custsuccess.store.StoreError: ...other_app.sqlite is not a custsuccess store (its tables:
+        users); nothing was changed
+        >>> path.read_bytes() == before
+        True
+        >>> folder.cleanup()
+        """
+        if not Path(os.fspath(path)).is_file():
+            raise StoreError(f"{os.fspath(path)}: no such store file")
+        return cls(path, timeout=timeout, readonly=readonly)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -494,13 +559,18 @@ class SQLiteStore:
         if conn is None:
             # check_same_thread=False only so close() can close every thread's connection;
             # each connection is used by the thread that opened it.
+            if self.readonly:
+                return self._readonly_connection()
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             try:
+                self._refuse_foreign(conn)
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             except sqlite3.DatabaseError as exc:
                 conn.close()
+                if _is_busy(exc):
+                    raise self._failed(exc, "opening") from None
                 raise StoreError(f"{self.path} is not a SQLite database: {exc}") from None
             if str(mode).lower() != "wal":
                 conn.close()
@@ -511,17 +581,129 @@ class SQLiteStore:
                 self._connections.append(conn)
         return conn
 
+    def _readonly_connection(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=self.timeout, isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "opening read-only") from exc
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _tables(self, conn: sqlite3.Connection) -> set[str]:
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                raise self._failed(exc, "opening") from None
+            raise StoreError(f"{self.path} is not a SQLite database: {exc}") from None
+        return {str(name) for (name,) in rows}
+
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Before the first write: a database of another application is not touched."""
+        try:
+            tables = self._tables(conn)
+        except StoreError:
+            conn.close()
+            raise
+        if tables and "schema_version" not in tables:
+            conn.close()
+            raise StoreError(
+                f"{self.path} is not a custsuccess store (its tables: "
+                f"{', '.join(sorted(tables)[:8])}); nothing was changed"
+            )
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """A read-only store must already be a custsuccess store of a schema we read."""
+        tables = self._tables(conn)
+        if not tables:
+            raise StoreError(
+                f"{self.path} is empty: not a custsuccess store (create one with "
+                "`custsuccess demo --db PATH` or SQLiteStore(path).save(dataset)); "
+                "nothing was changed"
+            )
+        if "schema_version" not in tables:
+            raise StoreError(
+                f"{self.path} is not a custsuccess store (its tables: "
+                f"{', '.join(sorted(tables)[:8])}); nothing was changed"
+            )
+        latest = MIGRATIONS[-1].version if MIGRATIONS else 0
+        try:
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "reading the schema version") from exc
+        current = int(row[0] or 0)
+        if current > latest:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this custsuccess "
+                f"understands ({latest}): upgrade custsuccess"
+            )
+        if current < latest:
+            raise StoreError(
+                f"{self.path} has schema version {current}, older than this custsuccess's "
+                f"({latest}): open it once for writing (SQLiteStore(path)) to upgrade it"
+            )
+
+    def _failed(self, exc: sqlite3.Error, what: str) -> StoreError:
+        """The StoreError for a sqlite3 error while doing ``what``."""
+        if _is_busy(exc):
+            return StoreError(
+                f"{self.path} is locked by another connection (waited {self.timeout:g} s) "
+                f"while {what}: {exc}; try again, or give a longer timeout"
+            )
+        return StoreError(f"{self.path}: {what} failed: {type(exc).__name__}: {exc}")
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        A sqlite3 error (a lock held past ``timeout``, a damaged file) becomes a
+        :class:`StoreError`.
+        """
+        if write and self.readonly:
+            raise StoreError(f"{self.path} was opened read-only: it cannot be written")
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        what = "writing" if write else "reading"
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as exc:
+            raise self._failed(exc, what) from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._failed(exc, what) from exc
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise self._failed(exc, what) from exc
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Decoding stored data: anything that breaks on it is a damaged store."""
+        try:
+            yield
+        except StoreError as exc:
+            if str(self.path) in str(exc):
+                raise
+            raise StoreError(f"{self.path}: cannot read {what}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise self._failed(exc, f"reading {what}") from exc
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+            raise StoreError(
+                f"{self.path}: cannot read {what}: the store is damaged or was not written "
+                f"by custsuccess ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         latest = MIGRATIONS[-1].version if MIGRATIONS else 0
@@ -588,26 +770,49 @@ class SQLiteStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<SQLiteStore {str(self.path)!r}>"
+        mode = " read-only" if self.readonly else ""
+        return f"<SQLiteStore {str(self.path)!r}{mode}>"
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only SQL query with ``?`` parameters and return its rows.
+        """Run one read-only SQL statement with ``?`` parameters and return its rows.
+
+        Only reading is allowed (a SQLite authorizer refuses anything else while the
+        statement is prepared): INSERT, UPDATE, DELETE, CREATE, DROP, ATTACH, PRAGMA and
+        transaction statements raise :class:`StoreError`, and so does any other SQL
+        error, or a lock held by a writer past ``timeout``.
 
         >>> import tempfile, pathlib
         >>> folder = tempfile.TemporaryDirectory()
         >>> with SQLiteStore(pathlib.Path(folder.name) / "cs.db") as store:
         ...     store.query("SELECT count(*) FROM customers WHERE segment = ?", ["smb"])
         [(0,)]
+        >>> with SQLiteStore(pathlib.Path(folder.name) / "cs.db") as store:
+        ...     store.query("ATTACH DATABASE 'other.db' AS other")
+        Traceback (most recent call last):
+        custsuccess.store.StoreError: query() only reads: "ATTACH DATABASE 'other.db' AS other"
+        was refused (not authorized)
         >>> folder.cleanup()
         """
+        if not isinstance(sql, str):
+            raise ValidationError(f"query(sql): sql must be a str, got {type(sql).__name__}")
         conn = self._connection()
-        conn.execute("BEGIN")
         try:
-            conn.execute("PRAGMA query_only=ON")
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "reading") from exc
+        conn.set_authorizer(_read_only_authorizer)
+        try:
             return conn.execute(sql, tuple(parameters)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if "not authorized" in str(exc):
+                raise StoreError(f"query() only reads: {sql!r} was refused ({exc})") from None
+            raise self._failed(exc, f"query {sql!r}") from exc
+        except sqlite3.Error as exc:
+            raise self._failed(exc, f"query {sql!r}") from exc
         finally:
-            conn.execute("PRAGMA query_only=OFF")
-            conn.execute("ROLLBACK")
+            conn.set_authorizer(None)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
 
     # ------------------------------------------------------------------ datasets
 
@@ -623,8 +828,7 @@ class SQLiteStore:
         its window's events and subscriptions, and the window itself, so that
         :meth:`load` gives back an equal view. On any failure nothing changes.
         """
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(f"save() needs a Dataset, got {type(dataset).__name__}")
+        require_dataset(dataset, "dataset", "save()")
         customers = dataset.customers
         subs = dataset.subscriptions
         events = dataset.events
@@ -723,6 +927,11 @@ class SQLiteStore:
         when no dataset was saved.
         """
         cut = None if as_of is None else to_datetime64(as_of)
+        with self._reading("the dataset"):
+            dataset = self._load()
+        return dataset if cut is None else dataset.until(cut)
+
+    def _load(self) -> Dataset:
         with self._transaction(write=False) as conn:
             info = dict(conn.execute("SELECT key, value FROM dataset_info").fetchall())
             if "n_customers" not in info:
@@ -785,7 +994,7 @@ class SQLiteStore:
             dataset = dataset.until(np.datetime64(int(hi), "us") - np.timedelta64(1, "us"))
         elif lo is not None:
             raise StoreError(f"{self.path}: a stored window has a start but no end")
-        return dataset if cut is None else dataset.until(cut)
+        return dataset
 
     # ------------------------------------------------------------------ churn records
 
@@ -842,17 +1051,23 @@ class SQLiteStore:
 
         Evidence comes back as the text it was saved as.
         """
+        wanted = None if as_of is None else int(to_datetime64(as_of).view("i8"))
+        with self._reading("churn records"):
+            return self._load_churn_records(wanted)
+
+    def _load_churn_records(self, wanted: int | None) -> ChurnRecords:
         from custsuccess.churn.records import ChurnRecords
         from custsuccess.typing import Reasons
 
+        as_of = wanted
         with self._transaction(write=False) as conn:
-            if as_of is None:
+            if wanted is None:
                 (latest,) = conn.execute("SELECT max(as_of) FROM churn_records").fetchone()
                 if latest is None:
                     raise StoreError(f"{self.path} holds no churn records")
                 at = int(latest)
             else:
-                at = int(to_datetime64(as_of).view("i8"))
+                at = wanted
             rows = conn.execute(
                 f"SELECT {', '.join(_CHURN_COLUMNS)} FROM churn_records WHERE as_of = ? "
                 "ORDER BY customer_idx",
@@ -976,7 +1191,6 @@ class SQLiteStore:
         >>> summary.change_30.tolist(), summary.change_90.tolist()
         ([-100.0], [nan])
         """
-        from custsuccess.health.history import HealthHistory
 
         where: list[str] = []
         params: list[Any] = []
@@ -997,6 +1211,13 @@ class SQLiteStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY customer_id, as_of"
         rows = self.query(sql, params)
+        with self._reading("health snapshots"):
+            return self._history(rows)
+
+    @staticmethod
+    def _history(rows: list[tuple[Any, ...]]) -> HealthHistory:
+        from custsuccess.health.history import HealthHistory
+
         names = {"good": 0, "average": 1, "poor": 2, "unscored": 3}
         if not rows:
             return HealthHistory(np.empty(0, "U1"), np.empty(0, "datetime64[us]"),

@@ -238,7 +238,10 @@ class ChurnReasonClassifier(Protocol):
 @runtime_checkable
 class Metric(Protocol):
     """A named metric computable on a dataset. ``compute`` returns the metric's own
-    result type (a number, an array or a table), documented by the metric."""
+    result type (a number, an array or a table), documented by the metric.
+
+    The host checks the result (:func:`custsuccess.plugins.check_metric_result`): real
+    numbers, no infinities unless the metric has a true ``allow_inf`` attribute."""
 
     @property
     def name(self) -> str: ...

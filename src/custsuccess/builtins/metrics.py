@@ -8,7 +8,7 @@ is computed, so building a registry stays cheap.
 
 >>> from custsuccess.plugins import Registry
 >>> sorted(Registry(entry_points=False).metrics())[:4]
-['arpa', 'average_time_on_site', 'cart_adds_per_customer', 'churn_rate']
+['active_users', 'arpa', 'average_time_on_site', 'cart_adds_per_customer']
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class DatasetMetric:
     :mod:`custsuccess.metrics` (a dotted path, imported on first use), optionally
     followed by ``post(result, dataset) -> value``. ``unit`` is the unit of a result
     that is a single number (see :mod:`custsuccess.units`); results with fields declare
-    their own.
+    their own. ``allow_inf``: the result may hold infinities (see
+    :func:`custsuccess.plugins.check_metric_result`).
 
     Unknown options raise :class:`~custsuccess.errors.ValidationError` listing the
     options the function accepts.
@@ -52,6 +53,7 @@ class DatasetMetric:
     function: str
     post: Callable[[Any, Dataset], object] | None = None
     unit: str | None = None
+    allow_inf: bool = False
 
     def options(self) -> tuple[str, ...]:
         """The options :meth:`compute` accepts."""
@@ -64,13 +66,10 @@ class DatasetMetric:
 
     def compute(self, dataset: Dataset, **options: Any) -> object:
         """Compute the metric on ``dataset``."""
-        from custsuccess.dataset import Dataset
+        from custsuccess.dataset import require_dataset
         from custsuccess.errors import ValidationError
 
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(
-                f"metric {self.name!r} needs a Dataset, got {type(dataset).__name__}"
-            )
+        require_dataset(dataset, "dataset", f"metric {self.name!r}")
         function = _target(self.function)
         signature = inspect.signature(function)
         accepts_any = any(
@@ -155,12 +154,14 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "revenue_churn",
         "Gross and net revenue churn, GRR, NRR and quick ratio per period.",
         _M + "revenue.revenue_rates",
+        allow_inf=True,  # the quick ratio of a period that lost nothing
     ),
     DatasetMetric(
         "quick_ratio",
         "SaaS quick ratio (MRR gained / MRR lost) per period.",
         _M + "revenue.revenue_rates",
         _series("quick_ratio", "quick_ratio"),
+        allow_inf=True,
     ),
     DatasetMetric(
         "arpa",
@@ -250,6 +251,32 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Per account: the most active user of the 90 days before the last 30 is quiet.",
         _M + "users.user_activity",
         _field("champion_quiet"),
+    ),
+    DatasetMetric(
+        "resolution_times",
+        "Support tickets per channel: resolution time and reopen rate.",
+        _M + "service.resolution_times",
+    ),
+    DatasetMetric(
+        "reopen_rate",
+        "Reopened tickets / resolved tickets, per channel.",
+        _M + "service.resolution_times",
+        _field("reopen_rate"),
+    ),
+    DatasetMetric(
+        "csat",
+        "Customer satisfaction: share of CSAT answers 4-5 of 5, mean and counts.",
+        _M + "service.csat",
+    ),
+    DatasetMetric(
+        "ces",
+        "Customer effort score: mean CES answer (1-7), share of easy answers, counts.",
+        _M + "service.ces",
+    ),
+    DatasetMetric(
+        "nps_migration",
+        "NPS group before and after a support contact, and the service-recovery rate.",
+        _M + "service.nps_migration",
     ),
     DatasetMetric(
         "support_response_times",

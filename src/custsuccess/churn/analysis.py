@@ -25,7 +25,7 @@ from custsuccess.churn._windows import (
     weighted_sum,
 )
 from custsuccess.churn.records import ChurnRecords, _activity_kinds, records
-from custsuccess.dataset import Categorical, Dataset, to_datetime64
+from custsuccess.dataset import Categorical, Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -218,6 +218,7 @@ def inactivity_profile(
     >>> p.churned_share.tolist(), p.retained_share.tolist()
     ([0.666..., 0.0], [0.5, 0.5])
     """
+    require_dataset(dataset, "dataset", "inactivity_profile()")
     th = np.asarray(thresholds, dtype=np.float64)
     if th.ndim != 1 or not th.size or not np.all(np.isfinite(th)) or np.any(th < 0):
         raise ValidationError(
@@ -289,6 +290,7 @@ def churn_by(
     >>> t.group.tolist(), t.customers.tolist(), t.churned.tolist(), t.churn_rate.tolist()
     (['enterprise', 'smb'], [2, 3], [1, 2], [0.5, 0.666...])
     """
+    require_dataset(dataset, "dataset", "churn_by()")
     if by not in ("segment", "plan"):
         raise ValidationError(f"by must be 'segment' or 'plan', got {by!r}")
     at = to_datetime64(as_of)

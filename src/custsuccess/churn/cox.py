@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from custsuccess.churn.survival import Lifetimes
+    from custsuccess.dataset import Dataset
 
 __all__ = [
     "CoxModel",
@@ -665,13 +666,14 @@ class CoxModel:
 
 def covariates_from_lifetimes(
     lifetimes: Lifetimes, *, columns: tuple[str, ...] = ("segment", "plan"),
-    extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None, dataset: Dataset | None = None,
 ) -> dict[str, F64]:
     """Covariates for :meth:`CoxModel.fit` from :func:`~custsuccess.churn.lifetimes_from`:
     one 0/1 column per segment and per plan (the most common level is the reference and
     gets no column; missing labels are a level of their own, ``"(none)"``), plus any
     ``extra`` numeric columns aligned with the lifetimes (for instance MRR at start, or
-    the health score at start).
+    the health score at start). Given the ``dataset`` the lifetimes come from, a column
+    ``mrr_at_start`` holds the MRR of the subscriptions each customer started with.
 
     >>> from custsuccess.churn import lifetimes_from
     >>> from custsuccess.churn._examples import small_dataset
@@ -694,6 +696,8 @@ def covariates_from_lifetimes(
         for level in present.tolist():
             if level != reference:
                 out[f"{column}={labels[level]}"] = (codes == level).astype(np.float64)
+    if dataset is not None:
+        out["mrr_at_start"] = _mrr_at_start(dataset, lifetimes)
     for name, values in (extra or {}).items():
         arr = np.asarray(values, dtype=np.float64)
         if arr.shape != (len(lifetimes),):
@@ -702,4 +706,20 @@ def covariates_from_lifetimes(
                 f"({len(lifetimes)}), got shape {arr.shape}"
             )
         out[name] = arr
+    return out
+
+
+def _mrr_at_start(dataset: Dataset, lifetimes: Lifetimes) -> F64:
+    """Summed MRR of each lifetime's subscriptions that began at its first start."""
+    subs = dataset.until(lifetimes.as_of).subscriptions
+    cust = subs.customer.astype(np.intp)
+    n = dataset.n_customers
+    if int(lifetimes.customer.max(initial=-1)) >= n:
+        raise ValidationError("the lifetimes do not come from this dataset")
+    start = subs.started_at.astype("datetime64[us]").astype(np.int64)
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, cust, start)
+    at_first = start == first[cust]
+    mrr = np.bincount(cust[at_first], weights=subs.mrr[at_first], minlength=n)
+    out: F64 = mrr[lifetimes.customer].astype(np.float64)
     return out

@@ -173,7 +173,44 @@ def risk_table(
     return _table(d, obs, w, e, origin)
 
 
+def counts_by_time(
+    d: F64, obs: Bools, origin: float = 0.0
+) -> tuple[F64, npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+    """Unweighted event table (``d >= origin``): timeline (the origin and every
+    distinct duration), at risk, events and removed (events + censored) at each time.
+
+    Two sorts and binary searches: several times faster than ``np.unique(...,
+    return_inverse=True)``, whose argsort dominates on millions of durations.
+    """
+    s = np.sort(d)
+    distinct = s[np.r_[True, s[1:] != s[:-1]]] if s.size else s
+    if not distinct.size or distinct[0] != origin:
+        distinct = np.concatenate([[origin], distinct])
+    timeline = distinct.astype(np.float64)
+    first = np.searchsorted(s, timeline, side="left")
+    removed = (np.searchsorted(s, timeline, side="right") - first).astype(np.int64)
+    at_risk = (len(s) - first).astype(np.int64)
+    ended = np.sort(d[obs])
+    events = (
+        np.searchsorted(ended, timeline, side="right")
+        - np.searchsorted(ended, timeline, side="left")
+    ).astype(np.int64)
+    return timeline, at_risk, events, removed
+
+
+def _plain_table(d: F64, obs: Bools, origin: float) -> RiskTable:
+    timeline, at_risk, events, removed = counts_by_time(d, obs, origin)
+    entered = np.zeros(len(timeline))
+    entered[0] = len(d)
+    return RiskTable(
+        timeline, at_risk.astype(np.float64), events.astype(np.float64),
+        (removed - events).astype(np.float64), entered, False,
+    )
+
+
 def _table(d: F64, obs: Bools, w: F64 | None, e: F64 | None, origin: float) -> RiskTable:
+    if w is None and e is None:
+        return _plain_table(d, obs, origin)
     parts = [np.array([origin]), d] if e is None else [np.array([origin]), d, e]
     timeline: F64
     timeline, inverse = np.unique(np.concatenate(parts), return_inverse=True)

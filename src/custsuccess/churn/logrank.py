@@ -114,8 +114,10 @@ def _stratum_scores(
     weighting: str, p: float, q: float,
 ) -> tuple[F64, F64, F64, F64]:
     """(Z, V, observed, expected) of one stratum, all groups."""
-    times, inverse = np.unique(d, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    # sort + binary search: several times faster than np.unique(return_inverse=True)
+    s = np.sort(d)
+    times = s[np.r_[True, s[1:] != s[:-1]]]
+    inverse = np.searchsorted(times, d)
     n_t = len(times)
     cell = inverse * k + codes
     removed = np.bincount(cell, minlength=n_t * k).reshape(n_t, k).astype(np.float64)
@@ -166,6 +168,7 @@ def multivariate_logrank_test(
     ``"logrank"`` (default), ``"wilcoxon"``, ``"tarone-ware"``, ``"peto"``,
     ``"fleming-harrington"`` (with ``p``, ``q``); ``strata``: an optional label per
     subject; the test then compares groups within strata. See the module's formulas.
+    Without any event that has two groups at risk the statistic is 0 and the p-value 1.
 
     Freireich's 6-MP arm against placebo (the two-sample log-rank test, 16.79 on 1 df):
 
@@ -195,12 +198,9 @@ def multivariate_logrank_test(
             zs, vs, os_, es = _stratum_scores(d[part], obs[part], codes[part], k, weighting, p, q)
             z, cov, o, e = z + zs, cov + vs, o + os_, e + es
     head, v = z[:-1], cov[:-1, :-1]
-    if not np.any(np.abs(v) > 0):
-        raise ValidationError(
-            "the log-rank variance is 0 (no event with subjects of two groups at risk): "
-            "the test is undefined"
-        )
-    statistic = float(head @ np.linalg.pinv(v) @ head)
+    # V = 0 (every subject censored, or no event with two groups at risk): O - E is 0
+    # too, no evidence of a difference: statistic 0 and p 1, as lifelines and R's survdiff
+    statistic = float(head @ np.linalg.pinv(v) @ head) if np.any(np.abs(v) > 0) else 0.0
     name = _NAMES[weighting]
     if weighting == "fleming-harrington":
         name += f" (p={p:g}, q={q:g})"

@@ -29,7 +29,7 @@ from custsuccess.churn._windows import (
     us,
 )
 from custsuccess.churn.reasons import UNCLASSIFIED
-from custsuccess.dataset import Categorical, Dataset, to_datetime64
+from custsuccess.dataset import Categorical, Dataset, require_dataset, to_datetime64
 from custsuccess.errors import PluginError, ValidationError
 from custsuccess.typing import ChurnedAccounts, ChurnReasonClassifier, ReasonResult, Reasons
 
@@ -188,6 +188,7 @@ def churned_accounts(dataset: Dataset, as_of: datetime | np.datetime64 | str) ->
     >>> churned.customer.tolist(), churned.cancel_reason.decode().tolist()
     ([0, 1, 3], ['too expensive', None, None])
     """
+    require_dataset(dataset, "dataset", "churned_accounts()")
     at = to_datetime64(as_of)
     view = dataset.until(at)
     return _accounts(churn_state(view, at))
@@ -249,6 +250,7 @@ def records(
     >>> recs.evidence.format(2)
     'no activity in the 60 days before cancelling'
     """
+    require_dataset(dataset, "dataset", "records()")
     if isinstance(recent_days, bool) or not isinstance(recent_days, (int, float)) or not (
         recent_days > 0
     ):

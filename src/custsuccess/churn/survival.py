@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from custsuccess.churn._windows import US_PER_DAY, churn_state, us
-from custsuccess.dataset import Categorical, Dataset, to_datetime64
+from custsuccess.dataset import Categorical, Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -151,8 +151,8 @@ class KaplanMeier:
         """The first time S(t) <= ``p`` (inf when never), with the same rounding allowance
         as :attr:`median`: ``percentile(0.5)`` is the median, ``percentile(0.75)`` the
         time by which a quarter have left."""
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
-            raise ValidationError(f"p must be a number in (0, 1), got {p!r}")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValidationError(f"p must be a probability in [0, 1], got {p!r}")
         return _first_at_or_below(self.survival, self.timeline, float(p))
 
     def restricted_mean(self, t: float, *, alpha: float = 0.05) -> RestrictedMean:
@@ -209,12 +209,9 @@ class KaplanMeier:
 
 
 def _fit(durations: F64, observed: npt.NDArray[np.bool_], alpha: float, z: float) -> KaplanMeier:
-    timeline, inverse = np.unique(np.concatenate([[0.0], durations]), return_inverse=True)
-    inverse = inverse[1:]
-    k = len(timeline)
-    events = np.bincount(inverse, weights=observed, minlength=k).astype(np.int64)
-    removed = np.bincount(inverse, minlength=k).astype(np.int64)
-    at_risk = len(durations) - np.r_[0, np.cumsum(removed)[:-1]].astype(np.int64)
+    from custsuccess.churn.hazard import counts_by_time
+
+    timeline, at_risk, events, removed = counts_by_time(durations, observed)
     with np.errstate(divide="ignore", invalid="ignore"):
         survival = np.cumprod(1.0 - events / at_risk)
         term = events / (at_risk.astype(np.float64) * (at_risk - events))
@@ -431,6 +428,7 @@ def lifetimes_from(dataset: Dataset, as_of: datetime | np.datetime64 | str) -> L
     (['acme', 'bolt', 'cove', 'dune', 'echo'], [182.0, 60.0, 351.0, 304.0, 365.0],
      [True, True, False, True, False])
     """
+    require_dataset(dataset, "dataset", "lifetimes_from()")
     at = to_datetime64(as_of)
     view = dataset.until(at)
     state = churn_state(view, at)

@@ -16,7 +16,7 @@ Each subcommand lives in a module of its own (``custsuccess.cli.demo``, ``.score
 ``.metrics``, ``.churn``, ``.plugins``) that defines its ``COMMAND``; :data:`COMMANDS` lists
 them. Shared pieces: ``custsuccess.cli.output`` (formats, tables, CSV and JSON writers,
 progress), ``custsuccess.cli.options`` (option helpers, loading the data) and
-``custsuccess.cli.csvfiles`` (reading and writing CSV datasets).
+``custsuccess.io.csvfiles`` (reading and writing CSV datasets).
 
 Exit status: 0 success; 1 an unexpected failure (or output that cannot be written);
 2 a usage error or invalid input (bad option, malformed CSV file, invalid data), reported
@@ -34,8 +34,6 @@ from __future__ import annotations
 
 # _parse_moment, _previous_period and _Progress stay importable from here for older code
 from custsuccess.cli.app import COMMANDS, build_parser, main
-from custsuccess.cli.csvfiles import CSV_COLUMNS, InputError, read_csv_dataset, write_csv_dataset
-from custsuccess.cli.csvfiles import parse_moment as _parse_moment  # noqa: F401
 from custsuccess.cli.demo import (
     AtRisk,
     DemoReport,
@@ -48,6 +46,8 @@ from custsuccess.cli.demo import previous_period as _previous_period  # noqa: F4
 from custsuccess.cli.options import Command, default_store_path
 from custsuccess.cli.output import Progress as _Progress  # noqa: F401
 from custsuccess.cli.output import neutralize
+from custsuccess.io.csvfiles import CSV_COLUMNS, InputError, read_csv_dataset, write_csv_dataset
+from custsuccess.io.csvfiles import parse_moment as _parse_moment  # noqa: F401
 
 __all__ = [
     "COMMANDS",

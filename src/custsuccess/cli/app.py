@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from custsuccess import __version__
-from custsuccess.cli import churn, demo, explain, metrics, plugins, report, score
+from custsuccess.cli import churn, demo, explain, learn, metrics, plugins, report, score
 from custsuccess.cli.options import (
     DEFAULT_AS_OF_RULE,
     EXIT_FAILURE,
@@ -33,8 +33,8 @@ __all__ = [
 
 
 COMMANDS: tuple[Command, ...] = (
-    demo.COMMAND, score.COMMAND, explain.COMMAND, report.COMMAND, metrics.COMMAND,
-    churn.COMMAND, plugins.COMMAND,
+    demo.COMMAND, score.COMMAND, explain.COMMAND, report.COMMAND, learn.LEARN,
+    learn.BACKTEST, metrics.COMMAND, churn.COMMAND, plugins.COMMAND,
 )
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TextIO
 
-from custsuccess.cli.csvfiles import write_csv_dataset
 from custsuccess.cli.options import (
     DEFAULT_AS_OF_RULE,
     EXIT_OK,
@@ -31,6 +30,7 @@ from custsuccess.cli.output import (
     text_table,
 )
 from custsuccess.errors import CustSuccessError
+from custsuccess.io.csvfiles import write_csv_dataset
 
 if TYPE_CHECKING:
     import numpy as np

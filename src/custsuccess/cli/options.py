@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple, TextIO
 
-from custsuccess.cli.csvfiles import CSV_COLUMNS, InputError, parse_moment, read_csv_dataset
 from custsuccess.errors import CustSuccessError, ValidationError
+from custsuccess.io.csvfiles import CSV_COLUMNS, InputError, parse_moment, read_csv_dataset
 
 if TYPE_CHECKING:
     import numpy as np
@@ -106,12 +106,18 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = csv_columns_help()
     group = parser.add_argument_group(
-        "data", "read the data from CSV files (their columns are listed below) or from a store"
+        "data", "read the data from CSV files (their columns are listed below), from the "
+        "sources a TOML file names (any export, with mappings: see the documentation's "
+        "'Bring your own data' page) or from a store"
     )
     group.add_argument("--customers", metavar="CSV", help="customers file (required with CSV)")
     group.add_argument("--subscriptions", metavar="CSV", help="subscriptions file")
     group.add_argument("--events", metavar="CSV", help="events file")
     group.add_argument("--db", metavar="PATH", help="a SQLite store (custsuccess demo makes one)")
+    group.add_argument(
+        "--sources", metavar="TOML",
+        help="a sources file: files, folders, SQL queries and their mappings (docs/data.md)",
+    )
     parser.add_argument(
         "--as-of", type=moment_arg, metavar="DATE",
         help="the moment of the analysis: 2024-03-31 (midnight UTC) or 2024-03-31T12:00Z "
@@ -178,20 +184,30 @@ def latest_moment(dataset: Dataset) -> np.datetime64:
 def load(args: argparse.Namespace) -> tuple[Dataset, np.datetime64]:
     """The dataset of the source options and the moment of the analysis."""
     csv_given = [o for o in ("customers", "subscriptions", "events") if getattr(args, o)]
-    if args.db and csv_given:
+    sources = getattr(args, "sources", None)
+    chosen = [o for o, on in (("--db", args.db), ("--sources", sources)) if on]
+    if csv_given:
+        chosen.append(f"--{csv_given[0]}")
+    if args.db and csv_given and not sources:
         raise UsageError(
             f"give either --db or CSV files, not both (got --db and --{csv_given[0]})"
         )
-    if args.db:
-        from custsuccess.store import SQLiteStore
+    if len(chosen) > 1:
+        raise UsageError(
+            f"give one of --db, --sources or CSV files (got {' and '.join(chosen)})"
+        )
+    if sources:
+        dataset = _read_sources(sources)
+    elif args.db:
+        from custsuccess.store import SQLiteStore, StoreError
 
         path = Path(args.db)
         if not path.is_file():
             raise InputError(f"{args.db}: no such database file")
         try:
-            with SQLiteStore(path) as store:
+            with SQLiteStore.open(path) as store:  # read-only: the file is never changed
                 dataset = store.load()
-        except sqlite3.DatabaseError as exc:
+        except (StoreError, sqlite3.DatabaseError) as exc:
             raise InputError(f"{args.db}: not a readable custsuccess database ({exc})") from None
     elif args.customers:
         dataset = read_csv_dataset(args.customers, args.subscriptions, args.events)
@@ -202,6 +218,22 @@ def load(args: argparse.Namespace) -> tuple[Dataset, np.datetime64]:
                           "or --db PATH")
     as_of = args.as_of if args.as_of is not None else default_as_of(dataset)
     return dataset, as_of
+
+
+def _read_sources(path: str) -> Dataset:
+    """The dataset of a sources file; its quality report goes to standard error."""
+    from custsuccess.io.config import read_sources
+
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such sources file")
+    try:
+        dataset = read_sources(path)
+    except ImportError as exc:
+        raise InputError(
+            f"{path}: reading sources needs pyarrow: pip install 'custsuccess[io]' ({exc})"
+        ) from None
+    print(dataset.describe(), file=sys.stderr)
+    return dataset
 
 
 class UsageError(CustSuccessError):

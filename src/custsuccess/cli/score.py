@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import warnings
 from typing import TYPE_CHECKING, Final, TextIO
 
 from custsuccess.cli.options import (
@@ -79,6 +81,7 @@ def _main_reason_column(report: HealthReport) -> list[str | None]:
 def _run_score(args: argparse.Namespace, out: TextIO) -> int:
     import numpy as np
 
+    from custsuccess.io.quality import BlindModelWarning
     from custsuccess.plugins import Registry
 
     with Progress(3, expected_seconds=source_seconds(args)) as progress:
@@ -86,7 +89,16 @@ def _run_score(args: argparse.Namespace, out: TextIO) -> int:
         dataset, as_of = load(args)
         progress.step("scoring")
         model = health_model(args.config, Registry.default())
-        report = model.score(dataset, as_of, include_churned=args.include_churned)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BlindModelWarning)
+            report = model.score(dataset, as_of, include_churned=args.include_churned)
+    for warning in caught:
+        if issubclass(warning.category, BlindModelWarning):
+            print(f"custsuccess: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     if args.customer:
         rows = [report.row(c) for c in args.customer]
         report = report.take(np.asarray(rows, dtype=np.intp))

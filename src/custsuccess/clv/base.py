@@ -19,7 +19,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
 import numpy as np
@@ -221,6 +221,7 @@ class _Fit:
 
 
 Objective = Callable[[FloatArray], float]
+_F = TypeVar("_F", bound="Fitter")
 Gradient = Callable[[FloatArray], FloatArray]
 
 
@@ -265,6 +266,12 @@ def _hessian(f: Objective, grad: Gradient | None, z: FloatArray) -> FloatArray:
 #: a log-parameter beyond this (a parameter below e^-18.4 ~ 1e-8 or above 1e8 times the
 #: internal time unit) is taken as heading to 0 or infinity: a boundary optimum
 _LOG_BOUND: Final = 18.42
+
+
+#: a mixing distribution's shape parameter beyond this is heading to infinity: a Gamma or
+#: Beta with shape 1e4 has a coefficient of variation of 1% (or less), a single rate in
+#: all but name, and the likelihood is flat there to within rounding
+SHAPE_LIMIT: Final = 1e4
 
 
 class _BoundaryReachedError(Exception):
@@ -315,6 +322,10 @@ class Fitter:
     """
 
     param_names: ClassVar[tuple[str, ...]] = ()
+    #: shape parameters of mixing distributions: a fit stops with ConvergenceError as
+    #: soon as one passes SHAPE_LIMIT (the heterogeneity vanishes; the optimum is at
+    #: infinity)
+    shape_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, penalizer: float = 0.0) -> None:
         if not (
@@ -376,6 +387,42 @@ class Fitter:
             fit.n_observations,
         )
 
+    # ------------------------------------------------------------------ known parameters
+
+    @classmethod
+    def from_params(cls: type[_F], **params: float) -> _F:
+        """A model with known parameters (published ones, or from an earlier fit):
+        predictions work, standard errors and covariance are NaN.
+
+        >>> from custsuccess.clv import BetaGeoModel
+        >>> BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+        <BetaGeoModel: r=0.243, alpha=4.414, a=0.793, b=2.426, fitted on 0 observations>
+        """
+        from custsuccess.clv.persist import fitted_state
+
+        model = cls()
+        model._fit = fitted_state(cls, params)
+        return model
+
+    def to_json(self) -> str:
+        """The fitted model as JSON (parameters, covariance, log-likelihood); read it
+        back with :func:`custsuccess.clv.persist.load_json` or ``Model.from_json``."""
+        from custsuccess.clv.persist import dump_json
+
+        return dump_json(self)
+
+    @classmethod
+    def from_json(cls: type[_F], text: str) -> _F:
+        """A model saved by :meth:`to_json` (of this class)."""
+        from custsuccess.clv.persist import load_json
+
+        model = load_json(text)
+        if not isinstance(model, cls):
+            raise ValidationError(
+                f"the JSON holds a {type(model).__name__}, not a {cls.__name__}"
+            )
+        return model
+
     def __repr__(self) -> str:
         name = type(self).__name__
         if self._fit is None:
@@ -435,8 +482,15 @@ class Fitter:
         if maxiter is not None:
             options["maxiter"] = maxiter
 
+        limits = np.array(
+            [
+                math.log(SHAPE_LIMIT / s) if n in self.shape_params else _LOG_BOUND
+                for n, s in zip(self.param_names, scales, strict=True)
+            ]
+        )
+
         def leave_if_unbounded(z: FloatArray) -> None:
-            if np.any(np.abs(z) > _LOG_BOUND):
+            if np.any(np.abs(z) > _LOG_BOUND) or np.any(z > limits):
                 raise _BoundaryReachedError(np.array(z, dtype=np.float64))
 
         try:
@@ -450,7 +504,9 @@ class Fitter:
             )
         except _BoundaryReachedError as stop:
             raise ConvergenceError(self._boundary_message(stop.z, scales)) from None
-        if np.all(np.isfinite(result.x)) and np.any(np.abs(result.x) > _LOG_BOUND):
+        if np.all(np.isfinite(result.x)) and (
+            np.any(np.abs(result.x) > _LOG_BOUND) or np.any(result.x > limits)
+        ):
             raise ConvergenceError(self._boundary_message(result.x, scales))
         grad_norm = (
             float(np.max(np.abs(jac(result.x)))) if np.all(np.isfinite(result.x)) else math.inf
@@ -496,15 +552,19 @@ class Fitter:
 
     def _boundary_message(self, z: FloatArray, scales: Sequence[float]) -> str:
         values = np.exp(z) * np.asarray(scales, dtype=np.float64)
-        where = ", ".join(
-            f"{name} -> {'infinity' if zk > 0 else '0'} ({value:.3g})"
-            for name, zk, value in zip(self.param_names, z, values, strict=True)
-            if abs(zk) > _LOG_BOUND
-        )
+        parts = []
+        for name, zk, value in zip(self.param_names, z, values, strict=True):
+            if name in self.shape_params and value > SHAPE_LIMIT:
+                parts.append(
+                    f"{name} -> infinity ({value:.3g}: its mixing distribution collapses "
+                    "to a single value, the data show no heterogeneity there)"
+                )
+            elif abs(zk) > _LOG_BOUND:
+                parts.append(f"{name} -> {'infinity' if zk > 0 else '0'} ({value:.3g})")
         return (
             f"{type(self).__name__}: the maximum likelihood is on the boundary of the "
-            f"parameter space ({where}); the data do not identify the model there. "
-            "Try a penalizer > 0 or a simpler model"
+            f"parameter space: {'; '.join(parts)}. The data do not identify the model "
+            "there: try a penalizer > 0 or a simpler model"
         )
 
 

@@ -133,6 +133,7 @@ class BetaGeoModel(Fitter):
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    shape_params: ClassVar[tuple[str, ...]] = ("r", "a", "b")
 
     def fit(
         self,
@@ -320,3 +321,12 @@ class BetaGeoModel(Fitter):
         return nonnegative(purchases, "expected_purchases", self)
 
     predict = conditional_expected_purchases
+
+    def probability_of_purchases(
+        self, n: int, t: Any, frequency: Any = None, recency: Any = None, T: Any = None
+    ) -> FloatArray:
+        """P(n purchases in the next ``t``), for a new customer or given a history;
+        see :func:`custsuccess.clv.purchases.probability_of_purchases`."""
+        from custsuccess.clv.purchases import probability_of_purchases
+
+        return probability_of_purchases(self, n, t, frequency, recency, T)

@@ -73,12 +73,15 @@ class GammaGammaModel(Fitter):
         initial_params: Mapping[str, float] | None = None,
         maxiter: int | None = None,
         tol: float | None = None,
+        q_greater_than_one: bool = False,
     ) -> GammaGammaModel:
         """Maximum-likelihood fit on repeat customers; returns ``self``.
 
         ``frequency`` must be a whole number > 0 and ``monetary_value`` (the mean of the
         repeat purchases) > 0 on every row: select repeat customers first (for an
         :class:`~custsuccess.clv.RFMSummary`, ``summary.repeat_buyers()``).
+        ``q_greater_than_one`` fits ``q = 1 + exp(z)`` so the population mean spend
+        ``p v / (q - 1)`` is finite (lifetimes' ``q_constraint``).
         """
         x, m = _check_spend(frequency, monetary_value)
         w = weights_array(weights, x.size)
@@ -89,8 +92,11 @@ class GammaGammaModel(Fitter):
         log_m = np.log(ms)
         log_x = np.log(x)
 
+        shift = 1.0 if q_greater_than_one else 0.0
+
         def mean_loglik(z: FloatArray) -> float:
             p, q, v = np.exp(z)
+            q = q + shift
             px = p * x
             ll = (
                 gammaln(px + q)
@@ -105,16 +111,20 @@ class GammaGammaModel(Fitter):
 
         def mean_grad(z: FloatArray) -> FloatArray:
             p, q, v = np.exp(z)
+            q = q + shift
             px = p * x
             lxmv = np.log(x * ms + v)
             psi = digamma(px + q)
             d_p = dot(w, (x * (psi - digamma(px) + log_m + log_x - lxmv)))
             d_q = dot(w, (psi - digamma(q) + np.log(v) - lxmv))
             d_v = dot(w, (q / v - (px + q) / (x * ms + v)))
+            # d/dz of q = shift + e^z is e^z either way
             return np.array([d_p, d_q, d_v]) * np.exp(z) / n
 
         scales = (1.0, 1.0, scale)
         z0 = initial_log_params(initial_params, self.param_names, (1.0, 2.0, 1.0), scales)
+        if shift:
+            z0[1] = np.log(max(float(np.exp(z0[1])) - 1.0, 1e-3))
         # the density of m is in money units: rescaling m shifts ln L by -ln(scale)
         self._maximise(
             mean_loglik,
@@ -126,6 +136,16 @@ class GammaGammaModel(Fitter):
             tol=tol,
             loglik_offset=-n * float(np.log(scale)),
         )
+        if shift:
+            from custsuccess.clv.persist import fitted_state
+
+            fit = self._fitted()
+            params = dict(fit.params)
+            params["q"] += shift
+            self._fit = fitted_state(
+                type(self), params, covariance=fit.covariance,
+                log_likelihood=fit.log_likelihood, n_observations=fit.n_observations,
+            )
         return self
 
     def expected_average_spend(self, frequency: Any, monetary_value: Any) -> FloatArray:
@@ -135,17 +155,26 @@ class GammaGammaModel(Fitter):
             (q - 1)/(p x + q - 1) * p v/(q - 1) + p x/(p x + q - 1) * m
 
         A customer with ``x = 0`` gets the population mean (their ``m`` is ignored).
-        Needs ``q > 1`` (otherwise the population mean is infinite).
+        Both equal the posterior mean ``p (v + x m) / (p x + q - 1)``, finite whenever
+        ``p x + q - 1 > 0``: with ``q <= 1`` (infinite population mean) repeat buyers
+        with ``p x > 1 - q`` still get a finite answer; the others raise a
+        :class:`~custsuccess.errors.ValidationError` naming them.
         """
         p, q, v = self._values()
-        if q <= 1:
-            raise ValidationError(
-                f"expected spend needs q > 1 (the population mean is infinite), got q={q:.4g}"
-            )
         x = positive_array(frequency, "frequency")
         m = positive_array(monetary_value, "monetary_value")
-        weight = p * x / (p * x + q - 1)
-        out: FloatArray = (1 - weight) * (p * v / (q - 1)) + weight * m
+        x, m = np.broadcast_arrays(x, m)
+        denominator = p * x + q - 1
+        bad = np.atleast_1d(denominator <= 0)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:3].tolist()
+            raise ValidationError(
+                f"expected spend is infinite where p*frequency + q - 1 <= 0 (q={q:.4g}, "
+                f"p={p:.4g}): rows {rows}" + (
+                    f" and {int(bad.sum()) - 3} more" if bad.sum() > 3 else ""
+                ) + "; fit with q_greater_than_one=True for a finite population mean"
+            )
+        out: FloatArray = p * (v + x * m) / denominator
         return out
 
     def population_mean_spend(self) -> float:

@@ -25,6 +25,7 @@ and use :math:`r+x` for :math:`s+1`, eq. 20):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,6 +52,31 @@ __all__ = ["ParetoNBDModel"]
 def _log_A0(
     r: float, alpha: float, s: float, beta: float, x: FloatArray, t_x: FloatArray, age: FloatArray
 ) -> FloatArray:
+    x, t_x, age = np.broadcast_arrays(
+        np.asarray(x, dtype=np.float64), np.asarray(t_x, np.float64), np.asarray(age, np.float64)
+    )
+    rsx = r + s + x
+    # scipy's 2F1 turns slow (up to a second per call) and then NaN once r + s + x reaches
+    # a few hundred, where A0 is perfectly finite: there, integrate its definition
+    direct = (rsx <= _HYP2F1_LIMIT) & (t_x < age)
+    out = np.full(x.shape, -np.inf)  # A0 = 0 when t_x == T
+    if direct.any():
+        out[direct] = _log_A0_hyp2f1(r, alpha, s, beta, x[direct], t_x[direct], age[direct])
+    rest = (t_x < age) & ~np.isfinite(out)
+    if rest.any():
+        out[rest] = np.log(rsx[rest]) + _log_integral(
+            r + x[rest], alpha, s + 1.0, beta, t_x[rest], age[rest]
+        )
+    return out
+
+
+#: above this r + s + x, A0 is integrated rather than taken from 2F1
+_HYP2F1_LIMIT = 200.0
+
+
+def _log_A0_hyp2f1(
+    r: float, alpha: float, s: float, beta: float, x: FloatArray, t_x: FloatArray, age: FloatArray
+) -> FloatArray:
     second: float | FloatArray
     if alpha >= beta:
         big, small, second = alpha, beta, s + 1.0
@@ -61,9 +87,44 @@ def _log_A0(
     q2 = big + age
     lp1 = log_hyp2f1(rsx, second, rsx + 1.0, (big - small) / q1) - rsx * np.log(q1)
     lp2 = log_hyp2f1(rsx, second, rsx + 1.0, (big - small) / q2) - rsx * np.log(q2)
-    # log(exp(lp1) - exp(lp2)); lp1 >= lp2 since t_x <= T; equal (A0 = 0) when t_x == T
+    # log(exp(lp1) - exp(lp2)); lp1 > lp2 since t_x < T
     with np.errstate(all="ignore"):
         out: FloatArray = lp1 + np.log(-np.expm1(lp2 - lp1))
+    return out
+
+
+#: composite Gauss-Legendre: panels [lo + d_k (hi - lo), lo + d_(k+1) (hi - lo)] with
+#: d = 0, 1e-12, 1e-11, ..., 0.1, 1 (the integrand is log-convex and decreasing, so it
+#: changes fastest next to lo), 16 nodes each
+_EDGES = np.concatenate([[0.0], np.logspace(-12, 0, 13)])
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
+_NODES = np.concatenate(
+    [lo + (hi - lo) * (_GL_NODES + 1) / 2 for lo, hi in pairwise(_EDGES)]
+)
+_WEIGHTS = np.concatenate(
+    [(hi - lo) / 2 * _GL_WEIGHTS for lo, hi in pairwise(_EDGES)]
+)
+
+
+def _log_integral(
+    p: Any, alpha: float, q: float, beta: float, lo: FloatArray, hi: FloatArray
+) -> FloatArray:
+    """``ln of the integral over [lo, hi] of (alpha+u)^-p (beta+u)^-q du``, row by row.
+
+    With ``p = r + x`` and ``q = s + 1`` it is ``A0 / (r + s + x)`` (the dropout-time
+    integral behind eq. 18 of Fader & Hardie's note), evaluated in logs relative to the
+    integrand's largest value (at ``lo``), so nothing overflows. The panels follow the
+    integrand's decay from the width of the interval down to 1e-12 of it; smooth power
+    and exponential shapes are integrated to about 1e-12 relative.
+    """
+    p = np.asarray(p, dtype=np.float64)[:, None]
+    width = (hi - lo)[:, None] * _NODES[None, :]  # u - lo at every node
+    log_f = -p * np.log1p(width / (alpha + lo)[:, None]) - q * np.log1p(
+        width / (beta + lo)[:, None]
+    )
+    top = -p[:, 0] * np.log(alpha + lo) - q * np.log(beta + lo)
+    inner = np.exp(log_f, out=log_f) @ _WEIGHTS
+    out: FloatArray = top + np.log(inner * (hi - lo))
     return out
 
 
@@ -97,6 +158,7 @@ class ParetoNBDModel(Fitter):
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
+    shape_params: ClassVar[tuple[str, ...]] = ("r", "s")
 
     def fit(
         self,
@@ -196,6 +258,15 @@ class ParetoNBDModel(Fitter):
         return out
 
     predict = conditional_expected_purchases
+
+    def probability_of_purchases(
+        self, n: int, t: Any, frequency: Any = None, recency: Any = None, T: Any = None
+    ) -> FloatArray:
+        """P(n purchases in the next ``t``), for a new customer or given a history;
+        see :func:`custsuccess.clv.purchases.probability_of_purchases`."""
+        from custsuccess.clv.purchases import probability_of_purchases
+
+        return probability_of_purchases(self, n, t, frequency, recency, T)
 
 
 def _log_expm1_ratio(k: float, log_u: Any) -> FloatArray:

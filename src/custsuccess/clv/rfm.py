@@ -29,7 +29,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import _time_column, to_datetime64
+from custsuccess.dataset import _time_column, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.models import EventKind
 
@@ -534,6 +534,7 @@ def rfm_from_dataset(
     events (in the dataset's time window), keyed by customer id; each event's ``value``
     is the amount. Customers without a purchase are not in the result.
     """
+    require_dataset(dataset, "dataset", "rfm_from_dataset()")
     _check_period(period, freq_multiplier)
     events = dataset.events_of(EventKind.PURCHASE, properties=())
     money = _amounts(events.value, len(events))

@@ -271,7 +271,7 @@ def _frame_columns(frame: pd.DataFrame | None) -> dict[str, Any] | None:
 
 
 def _arrow_columns(table: Any) -> dict[str, Any]:
-    """An Arrow table as numpy columns: strings without nulls as unicode arrays,
+    """An Arrow table as numpy columns: strings as unicode arrays (``""`` for null),
     timestamps as ``datetime64[us]`` UTC (NaT for null), numbers as they are."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -282,8 +282,17 @@ def _arrow_columns(table: Any) -> dict[str, Any]:
             continue
         col = table.column(name)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            values = col.to_numpy(zero_copy_only=False)
-            out[name] = values.astype(str) if col.null_count == 0 else values
+            # null as "" (missing, for the Dataset), so every text column is a unicode
+            # array and skips the per-row checks of object columns
+            if col.null_count:
+                col = pc.fill_null(col, "")
+            # through a dictionary: Arrow finds the distinct strings, numpy picks them by
+            # index, and no Python string object is made per row
+            encoded = pc.dictionary_encode(col.combine_chunks())
+            words = encoded.dictionary.to_numpy(zero_copy_only=False).astype(str)
+            if not words.size:
+                words = np.empty(0, dtype="U1")
+            out[name] = words[encoded.indices.to_numpy(zero_copy_only=False)]
         elif pa.types.is_timestamp(col.type):
             out[name] = pc.cast(col, pa.timestamp("us")).to_numpy(zero_copy_only=False)
         elif pa.types.is_dictionary(col.type):

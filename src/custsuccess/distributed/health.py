@@ -297,7 +297,10 @@ def score(
         )
     t = to_datetime64(as_of, "as_of")
     spec = model_spec(model)
-    reports = persist(*dataset.map(_score, spec, t, bool(include_churned)))
+    # not pure: every call scores afresh (a report is a new computation, never one that
+    # happens to be still in the workers' memory)
+    call = delayed(_score, pure=False)
+    reports = persist(*[call(p, spec, t, bool(include_churned)) for p in dataset.partitions])
     return DistributedHealthReport(reports, dataset, t, model.rule_names, model.registry)
 
 

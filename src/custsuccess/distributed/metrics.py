@@ -95,7 +95,6 @@ class _Span:
     created_last: np.datetime64 | None
     nps_first: np.datetime64 | None
     nps_last: np.datetime64 | None
-    event_last: np.datetime64 | None
 
 
 def _span(ds: Dataset) -> _Span:
@@ -111,7 +110,6 @@ def _span(ds: Dataset) -> _Span:
         sub_last = max(subs.started_at.max(), ended.max()) if ended.size else subs.started_at.max()
     created = ds.customers.created_at
     nps = ds.events_of(EventKind.NPS_RESPONSE, properties=()).time
-    events = ds.events.time
     return _Span(
         ds.as_of,
         currencies,
@@ -121,7 +119,6 @@ def _span(ds: Dataset) -> _Span:
         created.max() if created.size else None,
         nps.min() if nps.size else None,
         nps.max() if nps.size else None,
-        events.max() if events.size else None,
     )
 
 
@@ -498,6 +495,11 @@ def nps_by_period(
 # --------------------------------------------------------------------------- support
 
 
+def _last_event(ds: Dataset) -> np.datetime64 | None:
+    time = ds.events.time  # no window here (the dataset's as_of is None)
+    return time.max() if time.size else None
+
+
 def _support_part(
     ds: Dataset,
     end: np.datetime64 | None,
@@ -525,7 +527,7 @@ def support_response_times(
 
     pds = _check(dataset, "support_response_times")
     sp = spans(pds)
-    end = None if sp.as_of is not None else _hi([p.event_last for p in sp.parts])
+    end = None if sp.as_of is not None else _hi(list(compute(*pds.map(_last_event))))
     parts = compute(*pds.map(_support_part, end, targets, calendar))
     maps = global_maps(pds)
     customer = np.concatenate([maps[i][p.customer] for i, p in enumerate(parts)])

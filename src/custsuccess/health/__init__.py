@@ -10,7 +10,8 @@
 * :mod:`custsuccess.health.playbooks`: the built-in playbooks.
 * :func:`training_frame`: point-in-time features and churn labels;
   :func:`learn`: a health score learned from them (a calibrated churn probability).
-* :func:`backtest`: how well the score predicts churn.
+* :func:`backtest`: how well the score predicts churn; :func:`driver_analysis`: churn by
+  decile of every feature, before any model.
 
 The formulas, their sources and how to write a rule of your own are in ``docs/health.md``.
 """
@@ -18,6 +19,7 @@ The formulas, their sources and how to write a rule of your own are in ``docs/he
 from __future__ import annotations
 
 from custsuccess.health.backtest import BacktestResult, backtest, roc_auc
+from custsuccess.health.drivers import Driver, DriverAnalysis, driver_analysis
 from custsuccess.health.features import FeatureSpec, TrainingFrame, training_frame
 from custsuccess.health.learn import LearnedScorer, learn
 from custsuccess.health.model import DEFAULT_GOOD, DEFAULT_POOR, HealthModel
@@ -28,6 +30,8 @@ __all__ = [
     "DEFAULT_POOR",
     "TIERS",
     "BacktestResult",
+    "Driver",
+    "DriverAnalysis",
     "Explanation",
     "FeatureSpec",
     "HealthModel",
@@ -36,6 +40,7 @@ __all__ = [
     "RuleContribution",
     "TrainingFrame",
     "backtest",
+    "driver_analysis",
     "learn",
     "roc_auc",
     "training_frame",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from custsuccess.dataset import Dataset, EventTable
 
 __all__ = [
+    "CUSTOM_KINDS",
     "DAY_US",
     "NONE_US",
     "Activity",
@@ -33,8 +34,10 @@ __all__ = [
     "as_us",
     "clip",
     "const",
+    "custom_kinds",
     "distinct_per_customer",
     "ends_of",
+    "expand_kinds",
     "in_last_days",
     "kind_events",
     "last_index",
@@ -255,7 +258,7 @@ def activity(
     Within :func:`shared_cache` the result is computed once per dataset view and kind
     set (for at least :data:`SHARED_WIDTH` day slots) and shared.
     """
-    key = ("activity", tuple(sorted(set(kinds))), as_of_us)
+    key = ("activity", expand_kinds(dataset, kinds), as_of_us)
     cache = _CACHE.get()
     if cache is not None:
         hit = cache.get((id(dataset), key[0], key[1], key[2]))
@@ -267,6 +270,28 @@ def activity(
     if cache is not None:
         cache[(id(dataset), key[0], key[1], key[2])] = (dataset, result)
     return result
+
+
+#: In a list of event kinds, stands for every custom kind of the dataset (a kind that is
+#: not a built-in :class:`~custsuccess.models.EventKind`).
+CUSTOM_KINDS: Final = "*custom"
+
+
+def expand_kinds(dataset: Dataset, kinds: Sequence[str]) -> tuple[str, ...]:
+    """``kinds`` sorted and deduplicated, :data:`CUSTOM_KINDS` replaced by the dataset's
+    custom kinds."""
+    out = set(kinds)
+    if CUSTOM_KINDS in out:
+        out.discard(CUSTOM_KINDS)
+        out.update(custom_kinds(dataset))
+    return tuple(sorted(out))
+
+
+def custom_kinds(dataset: Dataset) -> tuple[str, ...]:
+    """The dataset's custom event kinds (its vocabulary after the built-in kinds)."""
+    from custsuccess.dataset import BUILTIN_KINDS
+
+    return tuple(dataset.kinds[len(BUILTIN_KINDS):])
 
 
 #: Datasets of at most this many customers read all activity kinds in one table (fewer

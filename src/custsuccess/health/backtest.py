@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import Dataset, to_datetime64
+from custsuccess.dataset import Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.health.model import HealthModel
 from custsuccess.health.report import TIERS, HealthReport
@@ -62,14 +62,14 @@ def roc_auc(positive: npt.ArrayLike, risk: npt.ArrayLike) -> float:
     >>> roc_auc([False, True, False, True, True], [10, 20, 30, 40, 50])
     0.833...
     """
-    y = np.asarray(positive, dtype=bool)
-    r = np.asarray(risk, dtype=np.float64)
-    if y.shape != r.shape or y.ndim != 1:
+    from custsuccess.metrics._validate import as_bool_array, as_float_array
+
+    y = as_bool_array(positive, "roc_auc: labels")
+    r = as_float_array(risk, "roc_auc: risk")
+    if y.shape != r.shape:
         raise ValidationError(
             f"roc_auc: labels and risk must be 1-D of one length, got {y.shape} and {r.shape}"
         )
-    if np.isnan(r).any():
-        raise ValidationError(f"roc_auc: risk has NaN at row {int(np.flatnonzero(np.isnan(r))[0])}")
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -222,8 +222,7 @@ def backtest(
         return backtest_partitioned(model, dataset, as_of, horizon_days)  # type: ignore[arg-type]
     if not isinstance(model, HealthModel):
         raise ValidationError(f"backtest: model must be a HealthModel, got {type(model).__name__}")
-    if not isinstance(dataset, Dataset):
-        raise ValidationError(f"backtest: dataset must be a Dataset, got {type(dataset).__name__}")
+    dataset = require_dataset(dataset, "dataset", "backtest()")
     if (
         isinstance(horizon_days, bool)
         or not isinstance(horizon_days, (int, float))

@@ -40,7 +40,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import BUILTIN_KINDS, Dataset, to_datetime64
+from custsuccess.dataset import BUILTIN_KINDS, Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.health._kernels import (
     DAY_US,
@@ -129,7 +129,7 @@ def kinds_present(dataset: Dataset) -> tuple[str, ...]:
     """The event kinds with at least one event in ``dataset`` (its vocabulary order)."""
     ev = dataset.events
     counts = np.bincount(ev.kind, minlength=len(ev.kinds)) if len(ev) else np.zeros(0)
-    return tuple(k for k, c in zip(ev.kinds, counts.tolist()) if c > 0)
+    return tuple(k for k, c in zip(ev.kinds, counts.tolist(), strict=False) if c > 0)
 
 
 def _kind_columns(view: Dataset, kind: str, now: int, age: F64, window: int) -> list[F64]:
@@ -166,8 +166,9 @@ def _mrr_at(view: Dataset, at_us: int) -> F64:
     subs = subscriptions(view)
     at = np.int64(at_us).astype("datetime64[us]")
     running = subs.active_at(at)
-    return np.bincount(subs.customer[running], weights=subs.mrr[running],
-                       minlength=view.n_customers)
+    out: F64 = np.bincount(subs.customer[running], weights=subs.mrr[running],
+                           minlength=view.n_customers).astype(np.float64)
+    return out
 
 
 def _account_columns(view: Dataset, now: int, age: F64) -> list[F64]:
@@ -233,7 +234,9 @@ def paying_at(dataset: Dataset, t: np.datetime64) -> npt.NDArray[np.bool_]:
     return out
 
 
-def churned_within(dataset: Dataset, t: np.datetime64, horizon_days: float) -> npt.NDArray[np.bool_]:
+def churned_within(
+    dataset: Dataset, t: np.datetime64, horizon_days: float
+) -> npt.NDArray[np.bool_]:
     """Per customer: no subscription running at ``t + horizon_days`` (the data up to then)."""
     end = t + np.timedelta64(round(horizon_days * DAY_US), "us")
     return ~paying_at(dataset, end)
@@ -294,7 +297,8 @@ class TrainingFrame:
             cols["segment"] = self.segment
         cols.update(self.features)
         cols["churned"] = self.churned
-        return pd.DataFrame(cols)
+        frame: pd.DataFrame = pd.DataFrame(cols)
+        return frame
 
     def __repr__(self) -> str:
         dates = np.unique(self.as_of).size
@@ -368,14 +372,11 @@ def training_frame(
     >>> frame = training_frame(ds, ["2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z"], 90,
     ...                        model=model)
     >>> frame
-    <TrainingFrame rows=268 dates=2 features=72 churn_rate=0.112>
+    <TrainingFrame rows=255 dates=2 features=73 churn_rate=0.098>
     """
     from custsuccess.health.model import HealthModel
 
-    if not isinstance(dataset, Dataset):
-        raise ValidationError(
-            f"training_frame: dataset must be a Dataset, got {type(dataset).__name__}"
-        )
+    require_dataset(dataset, "dataset", "training_frame()")
     horizon = check_horizon(horizon_days, "training_frame")
     if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
         raise ValidationError(

@@ -16,7 +16,9 @@ and behavioural metrics per event kind, custom kinds included):
       J(beta) = (1 / n) * sum_i [log(1 + exp(eta_i)) - y_i * eta_i] + (penalty / 2) * |beta_1..|^2
 
   minimised by SciPy's L-BFGS-B (``scipy.optimize.minimize``) with the analytic gradient
-  ``(1 / n) * X^T (p - y) + penalty * beta``. With ``segment_by``, segment ``s`` has
+  ``(1 / n) * X^T (p - y) + penalty * beta``. The penalty is chosen out of time by
+  default: fitted on the earlier observation dates, scored (log-loss) on the latest ones.
+  With ``segment_by``, segment ``s`` has
   ``beta + delta_s`` and the penalty gains ``(segment_penalty / 2) * sum_s |delta_s|^2``:
   a hierarchical (shrinkage) fit in which a small segment keeps coefficients near the
   global ones and a big one moves away from them only as far as its data says.
@@ -49,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.health.features import (
     WINDOW_DAYS,
@@ -73,6 +76,54 @@ DEFAULT_GOOD_RATIO: Final = 0.5
 DEFAULT_PENALTY: Final = 1e-3
 DEFAULT_SEGMENT_PENALTY: Final = 0.05
 _QUANTILES: Final = np.linspace(0.0, 1.0, 101)
+#: The ridge penalties ``penalty="auto"`` chooses from (strongest first).
+PENALTIES: Final = (3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+
+
+def _minimise(design: Design, n_seg: int, penalty: float, segment_penalty: float,
+              x0: F64) -> F64:
+    """The parameters minimising the penalised mean negative log-likelihood (L-BFGS-B)."""
+    n = design.x.shape[0]
+    k = design.x.shape[1]
+
+    def objective(params: F64) -> tuple[float, F64]:
+        loss, grad = _loss_and_grad(params, design, n_seg)
+        pen, pgrad = _penalty(params, k, penalty, segment_penalty)
+        return loss / n + pen, grad / n + pgrad
+
+    result = optimize.minimize(
+        objective, x0, jac=True, method="L-BFGS-B",
+        options={"maxiter": 1000, "ftol": 1e-9, "gtol": 1e-5},
+    )
+    out: F64 = result.x
+    return out
+
+
+def _choose_penalty(
+    frame: TrainingFrame, design: Design, n_seg: int, segment_penalty: float, x0: F64
+) -> tuple[float, dict[float, float], F64]:
+    """The penalty of :data:`PENALTIES` with the best held-out log-loss (see :func:`fit`),
+    the held-out log-loss of each, and the chosen fit (a warm start for the final one)."""
+    dates = np.unique(frame.as_of)
+    if dates.size < 2:
+        return DEFAULT_PENALTY, {}, x0
+    held = dates[-max(1, dates.size // 4) :]
+    horizon = np.timedelta64(round(frame.horizon_days * 86_400_000_000), "us")
+    train = frame.as_of + horizon <= held[0]
+    test = frame.as_of >= held[0]
+    y_tr, y_te = design.y[train], design.y[test]
+    if not (0 < y_tr.sum() < y_tr.size and 0 < y_te.sum() < y_te.size):
+        return DEFAULT_PENALTY, {}, x0
+    sub = Design(design.x[train], y_tr, design.segment[train])
+    out = Design(design.x[test], y_te, design.segment[test])
+    scores: dict[float, float] = {}
+    fits: dict[float, F64] = {}
+    start = x0
+    for penalty in PENALTIES:  # strongest first: each fit starts from the previous one
+        start = fits[penalty] = _minimise(sub, n_seg, penalty, segment_penalty, start)
+        scores[penalty] = _loss_and_grad(start, out, n_seg)[0] / y_te.size
+    best = min(scores, key=lambda p: (scores[p], -p))
+    return best, scores, fits[best]
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -104,21 +155,18 @@ def _loss_and_grad(params: F64, chunk: Design, n_segments: int = 0) -> tuple[flo
     ``n_segments`` segments.
     """
     k = chunk.x.shape[1]
-    beta = params[:k]
-    eta = chunk.x @ beta
-    has = chunk.segment >= 0
-    if n_segments and has.any():
-        deltas = params[k:].reshape(n_segments, k)
-        eta[has] += np.einsum("ij,ij->i", chunk.x[has], deltas[chunk.segment[has]])
+    eta = chunk.x @ params[:k]
+    rows = [np.flatnonzero(chunk.segment == s) for s in range(n_segments)]
+    for s, idx in enumerate(rows):
+        if idx.size:
+            eta[idx] += chunk.x[idx] @ params[k * (1 + s) : k * (2 + s)]
     # log(1 + exp(eta)) - y * eta, stable for big |eta|
     loss = float(np.sum(np.logaddexp(0.0, eta) - chunk.y * eta))
     r = special.expit(eta) - chunk.y
-    grad = np.zeros_like(params)
-    grad[:k] = chunk.x.T @ r
-    if n_segments:
-        g = np.zeros((n_segments, k))
-        np.add.at(g, chunk.segment[has], chunk.x[has] * r[has, None])
-        grad[k:] = g.reshape(-1)
+    grad = np.empty_like(params)
+    grad[:k] = r @ chunk.x
+    for s, idx in enumerate(rows):
+        grad[k * (1 + s) : k * (2 + s)] = r[idx] @ chunk.x[idx] if idx.size else 0.0
     return loss, grad
 
 
@@ -163,6 +211,7 @@ class LearnedScorer:
     penalty: float = DEFAULT_PENALTY
     segment_penalty: float = DEFAULT_SEGMENT_PENALTY
     n_rows: int = 0
+    validation: Mapping[float, float] = attrs.field(factory=dict)
 
     # ------------------------------------------------------------ thresholds
 
@@ -260,7 +309,8 @@ class LearnedScorer:
             pos = self._missing_positions()
             # the missing column's training mean: its share of missing rows
             out[:, pos] += parts[:, 1 + k :] - coef[:, 1 + k :] * self._missing_rate()
-        return out
+        effects: F64 = out
+        return effects
 
     def _missing_rate(self) -> F64:
         rates: F64 = np.array([self._missing_share.get(n, 0.0) for n in self.missing])
@@ -275,6 +325,8 @@ class LearnedScorer:
     def describe(self, name: str, value: float) -> str:
         """``"messages: 9.6 a month, fewer than 80% of accounts"``."""
         spec = next(s for s in self.specs if s.name == name)
+        if not math.isnan(value):
+            value = round(value, 6) + 0.0  # no "-0" from float rounding
         text = spec.describe(value)
         if math.isnan(value):
             return text
@@ -311,6 +363,7 @@ class LearnedScorer:
             "penalty": self.penalty,
             "segment_penalty": self.segment_penalty,
             "n_rows": self.n_rows,
+            "validation": [[p, v] for p, v in self.validation.items()],
         }
 
     @classmethod
@@ -338,6 +391,7 @@ class LearnedScorer:
                 penalty=float(data.get("penalty", DEFAULT_PENALTY)),
                 segment_penalty=float(data.get("segment_penalty", DEFAULT_SEGMENT_PENALTY)),
                 n_rows=int(data.get("n_rows", 0)),
+                validation={float(p): float(v) for p, v in data.get("validation", [])},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(f"learned model: malformed saved form ({exc!r})") from None
@@ -404,15 +458,26 @@ def _positive_number(value: Any, label: str) -> float:
 def fit(
     frame: TrainingFrame,
     *,
-    penalty: float = DEFAULT_PENALTY,
+    penalty: float | str = "auto",
     segment_penalty: float = DEFAULT_SEGMENT_PENALTY,
     good_ratio: float = DEFAULT_GOOD_RATIO,
     poor_ratio: float = DEFAULT_POOR_RATIO,
     window_days: int = 28,
     segment_by: str | None = None,
 ) -> LearnedScorer:
-    """Fit the logistic regression on ``frame`` (see the module docs for the formulas)."""
-    penalty = _positive_number(penalty, "penalty")
+    """Fit the logistic regression on ``frame`` (see the module docs for the formulas).
+
+    ``penalty="auto"`` chooses the ridge penalty out of time: the latest quarter of the
+    observation dates (at least one) is held out, the model is fitted on the dates whose
+    labels end before the first held-out date for each of :data:`PENALTIES`, the penalty
+    with the smallest held-out log-loss wins, and the model is refitted on every row. The
+    same choice is made between every feature and the literature's compact set (events
+    per month of each kind, and tenure), which can predict better when data is scarce.
+    """
+    penalty_auto = isinstance(penalty, str)
+    if penalty_auto and penalty != "auto":
+        raise ValidationError(f"penalty must be a number >= 0 or 'auto', got {penalty!r}")
+    penalty = DEFAULT_PENALTY if penalty_auto else _positive_number(penalty, "penalty")
     segment_penalty = _positive_number(segment_penalty, "segment_penalty")
     _check_ratios(good_ratio, poor_ratio)
     n = len(frame)
@@ -460,17 +525,35 @@ def fit(
     n_seg = len(seg_keys)
     x0 = np.zeros(k * (1 + n_seg))
     x0[0] = special.logit(k_churn / n)
-
-    def objective(params: F64) -> tuple[float, F64]:
-        loss, grad = _loss_and_grad(params, design, n_seg)
-        pen, pgrad = _penalty(params, k, penalty, segment_penalty)
-        return loss / n + pen, grad / n + pgrad
-
-    result = optimize.minimize(
-        objective, x0, jac=True, method="L-BFGS-B",
-        options={"maxiter": 1000, "ftol": 1e-10, "gtol": 1e-6},
-    )
-    params = result.x
+    chosen = penalty
+    validation: dict[float, float] = {}
+    if penalty_auto:
+        chosen, validation, x0 = _choose_penalty(frame, design, n_seg, segment_penalty, x0)
+        # the literature's compact model (counts per kind and tenure) as a candidate too:
+        # with little data, fewer features can predict better out of time
+        core = np.array([nm.endswith(".per_month") or nm == "tenure_days" for nm in names])
+        if 0 < core.sum() < len(names):
+            core_names = tuple(nm for nm, c in zip(names, core.tolist(), strict=True) if c)
+            core_missing = tuple(m for m in missing if m in core_names)
+            core_design = _design(
+                values[:, core], center[core], scale[core],
+                np.array([core_names.index(m) for m in core_missing], dtype=np.intp),
+                seg_codes, y,
+            )  # fmt: skip
+            k_core = core_design.x.shape[1]
+            start = np.zeros(k_core * (1 + n_seg))
+            start[0] = x0[0]
+            c_pen, c_val, c_x0 = _choose_penalty(
+                frame, core_design, n_seg, segment_penalty, start
+            )
+            if c_val and validation and min(c_val.values()) < min(validation.values()):
+                names, values, center, scale = core_names, values[:, core], center[core], \
+                    scale[core]
+                miss_share = miss_share[core]
+                missing = core_missing
+                design, k = core_design, k_core
+                chosen, validation, x0 = c_pen, c_val, c_x0
+    params = _minimise(design, n_seg, chosen, segment_penalty, x0)
     coef = params[:k].copy()
     segments = {
         s: coef + params[k * (1 + i) : k * (2 + i)] for i, s in enumerate(seg_keys)
@@ -500,9 +583,10 @@ def fit(
         segments=segments,
         good_ratio=float(good_ratio),
         poor_ratio=float(poor_ratio),
-        penalty=penalty,
+        penalty=chosen,
         segment_penalty=segment_penalty,
         n_rows=n,
+        validation=validation,
     )
 
 
@@ -520,7 +604,7 @@ def learn(
     model: HealthModel | None = None,
     kinds: Sequence[str] | None = None,
     window_days: int = WINDOW_DAYS,
-    penalty: float = DEFAULT_PENALTY,
+    penalty: float | str = "auto",
     segment_penalty: float = DEFAULT_SEGMENT_PENALTY,
     good_ratio: float = DEFAULT_GOOD_RATIO,
     poor_ratio: float = DEFAULT_POOR_RATIO,
@@ -534,11 +618,14 @@ def learn(
     a score of ``100 / (1 + p / base_rate)`` and tiers by risk relative to the base rate
     (poor at ``poor_ratio`` times it or more, good at ``good_ratio`` times it or less).
 
-    ``model`` gives the rules whose scores are features (and the playbooks; default
+    ``penalty`` is the ridge penalty, or ``"auto"`` (the default) to choose it on the
+    latest observation dates, held out (see :func:`fit`). ``model`` gives the rules whose
+    scores are features (and the playbooks; default
     :meth:`HealthModel.default` of ``registry``). ``segment_by`` (``"segment"``,
     ``"plan"`` or a customer attribute) fits one coefficient set per segment, shrunk
     toward the global one by ``segment_penalty``.
     """
+    require_dataset(dataset, "dataset", "learn()")
     from custsuccess.health.model import HealthModel
 
     if model is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from os import PathLike
@@ -20,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from custsuccess._readonly import readonly
-from custsuccess.dataset import Dataset, to_datetime64
+from custsuccess.dataset import Dataset, require_dataset, to_datetime64
 from custsuccess.errors import PluginError, ValidationError
 from custsuccess.health._kernels import shared_cache, subscriptions
 from custsuccess.health.report import HealthReport, tier_codes
@@ -29,16 +30,27 @@ from custsuccess.typing import Reasons, RuleResult
 if TYPE_CHECKING:
     from custsuccess.distributed.dataset import PartitionedDataset
     from custsuccess.distributed.health import DistributedHealthReport
+    from custsuccess.health.contacts import ContactBudget
     from custsuccess.health.learn import LearnedScorer
     from custsuccess.models import Customer, Event, Subscription
     from custsuccess.plugins import Contribution, Registry
     from custsuccess.typing import HealthRule, Playbook
 
-__all__ = ["DEFAULT_GOOD", "DEFAULT_POOR", "HealthModel"]
+__all__ = ["DEFAULT_GOOD", "DEFAULT_POOR", "ON_PLUGIN_ERROR", "HealthModel"]
+
+class _Default:
+    """The type of :data:`_DEFAULT`: "argument not given" (None means something)."""
+
+    __slots__ = ()
+
+
+_DEFAULT: Final = _Default()
 
 #: Default tier thresholds: ``score >= 70`` is good, ``score < 40`` is poor.
 DEFAULT_GOOD: Final = 70.0
 DEFAULT_POOR: Final = 40.0
+#: The policies of ``HealthModel(on_plugin_error=...)``.
+ON_PLUGIN_ERROR: Final = ("raise", "skip")
 
 _RULE_HOOK: Final = "register_health_rules"
 _PLAYBOOK_HOOK: Final = "register_playbooks"
@@ -99,9 +111,21 @@ class HealthModel:
         the rest is average.
     playbooks
         Playbooks (:class:`custsuccess.typing.Playbook`) attached to reports.
+    contact_budget
+        At most this many asks (calls, surveys, referrals) per account in one report:
+        a :class:`~custsuccess.health.contacts.ContactBudget` (default: one ask, the
+        highest-priority one), or None for no limit.
     registry
         The registry whose ``health_tier_changed`` hook
         :meth:`HealthReport.changes_since` notifies.
+    on_plugin_error
+        What a rule or playbook that fails (raises, or returns something unusable) does
+        to :meth:`score`: ``"raise"`` (the default) raises its
+        :class:`~custsuccess.errors.PluginError`; ``"skip"`` warns
+        (:class:`~custsuccess.plugins.PluginWarning`, naming the plugin), leaves the rule
+        out of every account's weighted mean (its scores are NaN, as if it applied to
+        nobody) or recommends the playbook to nobody, and lists it in the report's
+        ``skipped_rules`` / ``skipped_playbooks``.
 
     Examples
     --------
@@ -127,7 +151,8 @@ class HealthModel:
     """
 
     __slots__ = (
-        "_good", "_learned", "_playbooks", "_poor", "_registry", "_rule_names", "_rules",
+        "_budget", "_good", "_learned", "_on_plugin_error", "_playbooks", "_poor",
+        "_registry", "_rule_names", "_rules",
         "_weight_array", "_weights",
     )
 
@@ -141,7 +166,14 @@ class HealthModel:
         playbooks: Iterable[Playbook | Contribution[Playbook]] = (),
         registry: Registry | None = None,
         learned: LearnedScorer | None = None,
+        on_plugin_error: str = "raise",
+        contact_budget: ContactBudget | _Default | None = _DEFAULT,
     ) -> None:
+        if on_plugin_error not in ON_PLUGIN_ERROR:
+            raise ValidationError(
+                f"on_plugin_error must be one of {list(ON_PLUGIN_ERROR)}, got {on_plugin_error!r}"
+            )
+        self._on_plugin_error = on_plugin_error
         contributions = [
             _contribution(r, _RULE_HOOK, "rules", i) for i, r in enumerate(rules)
         ]
@@ -194,6 +226,15 @@ class HealthModel:
                 f"learned model: fitted on rules {list(learned.rule_names)}, but the model "
                 f"has {list(self._rule_names)}"
             )
+        from custsuccess.health.contacts import DEFAULT_CONTACT_BUDGET, ContactBudget
+
+        if isinstance(contact_budget, _Default):
+            contact_budget = DEFAULT_CONTACT_BUDGET
+        if contact_budget is not None and not isinstance(contact_budget, ContactBudget):
+            raise ValidationError(
+                f"contact_budget must be a ContactBudget or None, got {contact_budget!r}"
+            )
+        self._budget = contact_budget
 
     # ----------------------------------------------------------------- properties
 
@@ -231,6 +272,11 @@ class HealthModel:
     def registry(self) -> Registry | None:
         return self._registry
 
+    @property
+    def on_plugin_error(self) -> str:
+        """``"raise"`` or ``"skip"``: see the class documentation."""
+        return self._on_plugin_error
+
     def __repr__(self) -> str:
         if self._learned is not None:
             return (
@@ -244,15 +290,21 @@ class HealthModel:
     # ----------------------------------------------------------------- builders
 
     @classmethod
-    def default(cls, registry: Registry | None = None) -> HealthModel:
+    def default(
+        cls, registry: Registry | None = None, *, on_plugin_error: str = "raise"
+    ) -> HealthModel:
         """Every rule and playbook of ``registry`` (default: :meth:`Registry.default`,
         the built-ins and installed plugins), each rule at its ``default_weight``, with
         the default thresholds."""
-        return cls.from_config({}, registry=registry)
+        return cls.from_config({}, registry=registry, on_plugin_error=on_plugin_error)
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, registry: Registry | None = None
+        cls,
+        config: Mapping[str, Any],
+        *,
+        registry: Registry | None = None,
+        on_plugin_error: str = "raise",
     ) -> HealthModel:
         """A model from a mapping (parsed TOML or JSON); see ``docs/health.md``.
 
@@ -356,7 +408,7 @@ class HealthModel:
             playbooks = [all_playbooks[p] for p in chosen]
         try:
             return cls(rules, weights, good=good, poor=poor, playbooks=playbooks,
-                       registry=registry)
+                       registry=registry, on_plugin_error=on_plugin_error)
         except ValidationError as exc:
             raise ValidationError(f"health config: {exc}") from None
 
@@ -406,6 +458,7 @@ class HealthModel:
         return HealthModel(
             self._rules, self._weights, good=learned.good_score, poor=learned.poor_score,
             playbooks=self._playbooks, registry=self._registry, learned=learned,
+            on_plugin_error=self._on_plugin_error, contact_budget=self._budget,
         )  # fmt: skip
 
     def rules_only(self) -> HealthModel:
@@ -413,7 +466,8 @@ class HealthModel:
         if self._learned is None:
             return self
         return HealthModel(self._rules, self._weights, playbooks=self._playbooks,
-                           registry=self._registry)
+                           registry=self._registry, on_plugin_error=self._on_plugin_error,
+                           contact_budget=self._budget)
 
     def with_tiers(self, *, good_ratio: float, poor_ratio: float) -> HealthModel:
         """A learned model with other tier rules: poor at ``poor_ratio`` times the base
@@ -492,6 +546,10 @@ class HealthModel:
         A :class:`~custsuccess.distributed.PartitionedDataset` is scored partition by
         partition on its Dask workers: the result is a
         :class:`~custsuccess.distributed.DistributedHealthReport` with the same numbers.
+
+        Warns :class:`~custsuccess.io.quality.BlindModelWarning` when the model cannot
+        see the accounts' activity: no events, none of a kind any rule reads, or more than
+        half of the scored accounts without such an event.
         """
         if getattr(dataset, "_custsuccess_partitioned", False):
             from custsuccess.distributed.health import score as score_partitioned
@@ -499,26 +557,38 @@ class HealthModel:
             return score_partitioned(
                 self, dataset, as_of, include_churned=include_churned  # type: ignore[arg-type]
             )
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(
-                f"score(dataset, ...) needs a custsuccess Dataset, got {type(dataset).__name__}"
-            )
+        dataset = require_dataset(dataset, "dataset", "score()")
         t = to_datetime64(as_of, "as_of")
-        return self._score_view(dataset.until(t), t, include_churned)
+        view = dataset.until(t)
+        report = self._score_view(view, t, include_churned)
+        from custsuccess.io.quality import warn_if_blind
+
+        warn_if_blind(view, self.rules, report.index)
+        return report
 
     def _score_view(self, view: Dataset, t: np.datetime64, include_churned: bool) -> HealthReport:
         """Score ``view``, a dataset that already ends at ``t``."""
         n = view.n_customers
+        skipped: list[str] = []
         with shared_cache():
             columns: list[npt.NDArray[np.float64]] = []
             reasons: list[Reasons] = []
             for contribution in self._rules:
-                result = self._evaluate(contribution, view, t, n)
+                try:
+                    result = self._evaluate(contribution, view, t, n)
+                except PluginError as exc:
+                    if self._on_plugin_error == "raise":
+                        raise
+                    _warn_skipped(exc)
+                    skipped.append(contribution.name)
+                    result = RuleResult(np.full(n, np.nan), Reasons.none(n))
                 columns.append(result.score)
                 reasons.append(result.reasons)
             rows = self._population(view, t, include_churned)
             index = np.arange(n, dtype=np.intp) if rows is None else rows
             report = self._assemble(view, t, index, columns, tuple(reasons))
+            if skipped:
+                report = attrs.evolve(report, skipped_rules=tuple(skipped))
             if self._learned is not None:
                 report = self._learned_report(view, t, index, columns, report)
             if self._playbooks:
@@ -688,7 +758,8 @@ class HealthModel:
             feats = [f[index] for f in feats]
         segment = None
         if scorer.segments and scorer.segment_by is not None:
-            segment = scorer.segment_codes(segment_values(view, scorer.segment_by)[index],
+            values = segment_values(view, scorer.segment_by)
+            segment = scorer.segment_codes(None if values is None else values[index],
                                            index.size)
         m = index.size
         probability = np.empty(m)
@@ -717,22 +788,50 @@ class HealthModel:
     def _recommend(self, view: Dataset, report: HealthReport) -> HealthReport:
         m = len(report)
         masks = np.zeros((m, len(self._playbooks)), dtype=bool)
+        skipped: list[str] = []
         for j, contribution in enumerate(self._playbooks):
             try:
-                mask = contribution.value.recommend(view, report)
-            except Exception:
-                from custsuccess.plugins import guarded
-
-                with guarded(contribution, "recommend()"):  # wraps it into a PluginError
+                masks[:, j] = self._recommend_one(contribution, view, report, m)
+            except PluginError as exc:
+                if self._on_plugin_error == "raise":
                     raise
-            if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (m,)):
-                from custsuccess.plugins import check_array  # the full check: says what is wrong
-
-                check_array(mask, contribution, (m,), what="recommendation", kinds="b")
-            masks[:, j] = mask
+                _warn_skipped(exc)
+                skipped.append(contribution.name)  # recommended to nobody
+        names = tuple(c.name for c in self._playbooks)
+        if self._budget is not None:
+            masks = self._budget.trim(masks, names)
         return attrs.evolve(
-            report, playbooks=tuple(c.name for c in self._playbooks), recommended=masks
+            report, playbooks=names, recommended=masks, skipped_playbooks=tuple(skipped)
         )
+
+    @staticmethod
+    def _recommend_one(
+        contribution: Contribution[Any], view: Dataset, report: HealthReport, m: int
+    ) -> npt.NDArray[np.bool_]:
+        try:
+            mask = contribution.value.recommend(view, report)
+        except Exception:
+            from custsuccess.plugins import guarded
+
+            with guarded(contribution, "recommend()"):  # wraps it into a PluginError
+                raise
+        if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (m,)):
+            from custsuccess.plugins import check_array  # the full check: says what is wrong
+
+            check_array(mask, contribution, (m,), what="recommendation", kinds="b")
+        out: npt.NDArray[np.bool_] = mask
+        return out
+
+
+def _warn_skipped(error: PluginError) -> None:
+    from custsuccess.plugins import PluginWarning
+
+    frame, level = sys._getframe(1), 2  # point the warning at the caller of score()
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "custsuccess."
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"{error}; skipped (on_plugin_error='skip')", PluginWarning, stacklevel=level)
 
 
 def special_expit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -46,6 +46,7 @@ __all__ = [
     "BUILTIN_PLAYBOOKS",
     "OnboardingHelp",
     "PersonalCall",
+    "ReactivationOutreach",
     "ReferralAsk",
     "SuccessStories",
     "SurveyAsk",
@@ -142,6 +143,38 @@ class PersonalCall(_Playbook):
 
 
 @attrs.frozen(slots=True)
+class ReactivationOutreach(_Playbook):
+    """``reactivation.outreach``: poor accounts that never really started, or whose last
+    use is beyond ``personal.call``'s year, get a re-onboarding outreach.
+
+    Recommended for poor-tier accounts with no activity in the last ``silent_days``
+    (default 14) and fewer than ``min_active_days`` (default 2) active day slots in the
+    last ``lookback_days`` (default 365): exactly the silent poor accounts that
+    ``personal.call`` (same defaults) leaves out, so that every silent poor account has an
+    action ("call those who started and then vanished", founding text 1, extended to
+    those who never started).
+    """
+
+    NAME: ClassVar[str] = "reactivation.outreach"
+    DESCRIPTION: ClassVar[str] = (
+        "re-onboarding outreach to a poor account that never started or went silent long ago"
+    )
+    PRIORITY: ClassVar[int] = 25
+
+    silent_days: float = attrs.field(default=14.0, validator=_positive)
+    min_active_days: int = attrs.field(default=2, converter=_whole, validator=_positive)
+    lookback_days: int = attrs.field(default=365, converter=_whole, validator=_positive)
+    activity_kinds: tuple[str, ...] = attrs.field(default=DEFAULT_ACTIVITY_KINDS, converter=_kinds)
+
+    def recommend(self, dataset: Dataset, report: HealthReport) -> Bool:
+        active, days, _ = _usage(dataset, report, self.activity_kinds, self.lookback_days)
+        out: Bool = (
+            (report.tier_code == 2) & (days >= self.silent_days) & (active < self.min_active_days)
+        )
+        return out
+
+
+@attrs.frozen(slots=True)
 class SuccessStories(_Playbook):
     """``success.stories``: irregular users get success stories.
 
@@ -176,22 +209,31 @@ class SurveyAsk(_Playbook):
     """``survey.ask``: healthy active accounts without a recent NPS answer get the survey
     ("ask active users for surveys", NPS each quarter: founding text 1).
 
-    Recommended for good-tier accounts active on at least ``regular_days`` (8) of the
-    last 30 day slots with no ``nps_response`` in the last ``every_days`` (90).
+    Recommended for good-tier accounts that are active (at least ``regular_days``, 2,
+    active day slots of the last 30, the latest within ``silent_days``, 14) with no
+    ``nps_response`` in the last ``every_days`` (90). The good tier already says the
+    account uses the product successfully; the activity test only makes sure it is in
+    touch now, so the ask reaches the healthy book rather than only daily users.
     """
 
     NAME: ClassVar[str] = "survey.ask"
     DESCRIPTION: ClassVar[str] = "ask a healthy, active account for an NPS survey answer"
     PRIORITY: ClassVar[int] = 40
 
-    regular_days: int = attrs.field(default=8, converter=_whole, validator=_positive)
+    regular_days: int = attrs.field(default=2, converter=_whole, validator=_positive)
     every_days: float = attrs.field(default=90.0, validator=_positive)
+    silent_days: float = attrs.field(default=14.0, validator=_positive)
     activity_kinds: tuple[str, ...] = attrs.field(default=DEFAULT_ACTIVITY_KINDS, converter=_kinds)
 
     def recommend(self, dataset: Dataset, report: HealthReport) -> Bool:
-        active, _, _ = _usage(dataset, report, self.activity_kinds, 30)
+        active, days, _ = _usage(dataset, report, self.activity_kinds, 30)
         answered = _recent_kind(dataset, report, "nps_response", self.every_days)
-        out: Bool = (report.tier_code == 0) & (active >= self.regular_days) & ~answered
+        out: Bool = (
+            (report.tier_code == 0)
+            & (active >= self.regular_days)
+            & (days < self.silent_days)
+            & ~answered
+        )
         return out
 
 
@@ -200,28 +242,40 @@ class ReferralAsk(_Playbook):
     """``referral.ask``: healthy active accounts get a referral ask ("ask active users
     for ... referrals": founding text 1; referral programmes: founding text 2).
 
-    Recommended for good-tier accounts active on at least ``regular_days`` (8) of the
-    last 30 day slots, whose latest NPS answer (if any) is not a detractor's (0-6), and
-    who made no referral in the last ``every_days`` (180).
+    Recommended for good-tier accounts that are active (as for ``survey.ask``: at least
+    ``regular_days``, 2, of the last 30 day slots, the latest within ``silent_days``, 14)
+    and answered the NPS survey in the last ``survey_days`` (90) as a promoter or passive
+    (7-10), and who made no referral in the last ``every_days`` (180). An account with no
+    recent answer is asked for the survey first (``survey.ask``), so one account is never
+    asked for both at once.
     """
 
     NAME: ClassVar[str] = "referral.ask"
     DESCRIPTION: ClassVar[str] = "ask a healthy, active account for a referral"
     PRIORITY: ClassVar[int] = 50
 
-    regular_days: int = attrs.field(default=8, converter=_whole, validator=_positive)
+    regular_days: int = attrs.field(default=2, converter=_whole, validator=_positive)
     every_days: float = attrs.field(default=180.0, validator=_positive)
+    survey_days: float = attrs.field(default=90.0, validator=_positive)
+    silent_days: float = attrs.field(default=14.0, validator=_positive)
     activity_kinds: tuple[str, ...] = attrs.field(default=DEFAULT_ACTIVITY_KINDS, converter=_kinds)
 
     def recommend(self, dataset: Dataset, report: HealthReport) -> Bool:
-        active, _, _ = _usage(dataset, report, self.activity_kinds, 30)
+        active, days, _ = _usage(dataset, report, self.activity_kinds, 30)
         referred = _recent_kind(dataset, report, "referral", self.every_days)
+        answered = _recent_kind(dataset, report, "nps_response", self.survey_days)
         nps = kind_events(dataset, "nps_response")
         last = last_of_kind(dataset, "nps_response")[report.index]
         detractor = np.zeros(len(report), dtype=bool)
         if len(nps):
             detractor = (last >= 0) & (nps.value[last] <= 6)
-        out: Bool = (report.tier_code == 0) & (active >= self.regular_days) & ~referred
+        out: Bool = (
+            (report.tier_code == 0)
+            & (active >= self.regular_days)
+            & (days < self.silent_days)
+            & answered
+            & ~referred
+        )
         return out & ~detractor
 
 
@@ -229,6 +283,7 @@ class ReferralAsk(_Playbook):
 BUILTIN_PLAYBOOKS: Final[tuple[type[Any], ...]] = (
     OnboardingHelp,
     PersonalCall,
+    ReactivationOutreach,
     SuccessStories,
     SurveyAsk,
     ReferralAsk,

@@ -105,7 +105,8 @@ class Explanation:
         lines = [f"{self.customer_id}: {score} ({self.tier})"]
         for r in self.rules:
             if not r.applicable:
-                lines.append(f"  {r.rule:<26} not applicable")
+                why = f": {r.reason}" if r.reason else ""
+                lines.append(f"  {r.rule:<26} not applicable{why}")
                 continue
             lines.append(
                 f"  {r.rule:<26} {r.effect:+6.1f}  (score {r.score:5.1f}, "
@@ -135,6 +136,11 @@ class HealthReport:
     * ``recommended``: bool (accounts x playbooks), the playbooks of ``playbooks``
       recommended for each account.
 
+    ``skipped_rules`` and ``skipped_playbooks`` name the rules and playbooks that failed
+    and were left out under ``HealthModel(on_plugin_error="skip")``: a skipped rule's
+    scores are NaN (it counts in no account's mean), a skipped playbook is recommended
+    to nobody.
+
     Every array is read-only (playbooks and other readers share them): copy one to
     change it.
     """
@@ -157,6 +163,8 @@ class HealthReport:
         factory=lambda: np.zeros((0, 0), bool), converter=readonly_field
     )
     registry: Registry | None = attrs.field(default=None, repr=False)
+    skipped_rules: tuple[str, ...] = ()
+    skipped_playbooks: tuple[str, ...] = ()
     churn_probability: F64 | None = attrs.field(default=None, repr=False)
     learned_x: npt.NDArray[np.float32] | None = attrs.field(default=None, repr=False)
     learned_segment: npt.NDArray[np.intp] | None = attrs.field(default=None, repr=False)
@@ -195,7 +203,9 @@ class HealthReport:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.tier_counts().items())
-        return f"<HealthReport as_of={self.as_of} accounts={len(self)} {counts}>"
+        skipped = ", ".join((*self.skipped_rules, *self.skipped_playbooks))
+        note = f" skipped: {skipped}" if skipped else ""
+        return f"<HealthReport as_of={self.as_of} accounts={len(self)} {counts}{note}>"
 
     # ----------------------------------------------------------------- lookup
 
@@ -300,7 +310,10 @@ class HealthReport:
                     share=share,
                     contribution=_num(contribs[j]) if ok else None,
                     effect=share * (float(scores[j]) - 50.0) if ok else None,
-                    reason=self.reason(i, j),
+                    reason=(
+                        "skipped: its plugin failed" if name in self.skipped_rules
+                        else self.reason(i, j)
+                    ),
                 )
             )
         items.sort(key=lambda r: (not r.applicable, -abs(r.effect or 0.0)))
@@ -316,7 +329,8 @@ class HealthReport:
         from custsuccess.health.learn import Design
 
         scorer = self.scorer
-        assert scorer is not None and self.learned_x is not None
+        assert scorer is not None
+        assert self.learned_x is not None
         x = self.learned_x[i : i + 1].astype(np.float64)
         seg = (
             np.full(1, -1, dtype=np.intp) if self.learned_segment is None

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from custsuccess.errors import ValidationError
 from custsuccess.health._kernels import (
+    CUSTOM_KINDS,
     DAY_US,
     NONE_US,
     Named,
@@ -35,7 +36,9 @@ from custsuccess.health._kernels import (
     as_us,
     clip,
     const,
+    custom_kinds,
     distinct_per_customer,
+    expand_kinds,
     in_last_days,
     kind_events,
     last_of_kind,
@@ -48,7 +51,9 @@ if TYPE_CHECKING:
     from custsuccess.dataset import Dataset
 
 __all__ = [
+    "ACTIVITY_KINDS",
     "BUILTIN_RULES",
+    "CUSTOM_KINDS",
     "DEFAULT_ACTIVITY_KINDS",
     "BreadthRule",
     "FrequencyRule",
@@ -59,10 +64,16 @@ __all__ = [
     "ReferralsRule",
     "SupportResponsivenessRule",
     "TrendRule",
+    "VolumeRule",
 ]
 
-#: Event kinds that count as "using the product" unless a rule is told otherwise.
+#: The built-in event kinds that mean "using the product".
 DEFAULT_ACTIVITY_KINDS: Final = ("login", "feature_used", "page_view", "time_on_site")
+#: What the usage rules count as activity unless told otherwise: the built-in usage kinds
+#: and every custom kind (:data:`CUSTOM_KINDS`, ``"*custom"``). A product that reports its
+#: own event kinds ("message", "post", ...) is then judged on them instead of looking idle;
+#: list the kinds explicitly to count only some.
+ACTIVITY_KINDS: Final = (*DEFAULT_ACTIVITY_KINDS, CUSTOM_KINDS)
 
 F64 = npt.NDArray[np.float64]
 
@@ -142,6 +153,21 @@ def _ordered(instance: Any, low: str, high: str) -> None:
         )
 
 
+def speaks_custom_only(dataset: Dataset) -> npt.NDArray[np.bool_]:
+    """Per customer: it has events of custom kinds and none of the built-in usage kinds
+    (:data:`DEFAULT_ACTIVITY_KINDS`). Rules built on built-in milestones or features do
+    not apply to such an account: the product reports its own kinds, not those."""
+    n = dataset.n_customers
+    custom = custom_kinds(dataset)
+    out = np.zeros(n, dtype=bool)
+    if not custom:
+        return out
+    out[dataset.events_of(*custom, properties=()).customer] = True
+    for kind in DEFAULT_ACTIVITY_KINDS:
+        out[kind_events(dataset, kind).customer] = False
+    return out
+
+
 def _linear(x: F64, full: float, zero: float) -> F64:
     """100 at ``x <= full``, 0 at ``x >= zero``, linear between (``full < zero``)."""
     return 100.0 * clip((zero - x) / (zero - full), 0.0, 1.0)
@@ -182,7 +208,7 @@ class RecencyRule(_Rule):
         At or over this many days the score is 0 (default 30).
     activity_kinds
         The event kinds that count as activity (default login, feature_used, page_view,
-        time_on_site).
+        time_on_site and every custom kind, ``"*custom"``).
 
     Examples
     --------
@@ -209,7 +235,7 @@ class RecencyRule(_Rule):
     full_score_days: float = attrs.field(default=1.0, validator=_non_negative)
     zero_score_days: float = attrs.field(default=30.0, validator=_positive)
     activity_kinds: tuple[str, ...] = attrs.field(
-        default=DEFAULT_ACTIVITY_KINDS, converter=_kinds, validator=_non_empty
+        default=ACTIVITY_KINDS, converter=_kinds, validator=_non_empty
     )
 
     def __attrs_post_init__(self) -> None:
@@ -295,7 +321,7 @@ class FrequencyRule(_Rule):
         validator=_check_bands,
     )
     activity_kinds: tuple[str, ...] = attrs.field(
-        default=DEFAULT_ACTIVITY_KINDS, converter=_kinds, validator=_non_empty
+        default=ACTIVITY_KINDS, converter=_kinds, validator=_non_empty
     )
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
@@ -373,7 +399,7 @@ class TrendRule(_Rule):
     full_score_ratio: float = attrs.field(default=1.0, validator=_positive)
     zero_score_ratio: float = attrs.field(default=0.0, validator=_non_negative)
     activity_kinds: tuple[str, ...] = attrs.field(
-        default=DEFAULT_ACTIVITY_KINDS, converter=_kinds, validator=_non_empty
+        default=ACTIVITY_KINDS, converter=_kinds, validator=_non_empty
     )
 
     def __attrs_post_init__(self) -> None:
@@ -401,6 +427,60 @@ class TrendRule(_Rule):
         )
 
 
+@attrs.frozen(slots=True)
+class VolumeRule(_Rule):
+    """``usage.volume``: how much the account did in the last ``window_days``, on a log scale.
+
+    Source: the churn-analysis literature's workhorse metric, events per month (fat-tailed,
+    so log-transformed): active days tell whether an account showed up, the volume tells
+    how much of the product it uses, which keeps ranking accounts of a product used every
+    day, where nearly everyone is active daily. With ``v`` the activity events in the
+    window scaled to a month (by the account's age when it is younger than the window)::
+
+        score = 100 * clip(log1p(v) / log1p(full_score_per_month), 0, 1)
+
+    ``full_score_per_month`` (default 100, about three events a day) is a documented
+    assumption about a product's rhythm, not a fact about yours: set it to what a
+    thriving account of your product does. Not applicable to an account created after
+    ``as_of``.
+
+    Attributes
+    ----------
+    window_days
+        Default 28.
+    full_score_per_month
+        Events a month that score 100 (default 100).
+    activity_kinds
+        The event kinds that count (default: the built-in usage kinds and every custom kind).
+    """
+
+    NAME: ClassVar[str] = "usage.volume"
+    DESCRIPTION: ClassVar[str] = "activity events a month, on a log scale"
+    DEFAULT_WEIGHT: ClassVar[float] = 1.0
+    TEMPLATES: ClassVar[tuple[str, ...]] = ("{volume:.1f} activity events a month",)
+
+    window_days: int = attrs.field(default=28, converter=_whole, validator=_positive)
+    full_score_per_month: float = attrs.field(default=100.0, validator=_positive)
+    activity_kinds: tuple[str, ...] = attrs.field(
+        default=ACTIVITY_KINDS, converter=_kinds, validator=_non_empty
+    )
+
+    def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
+        now = as_us(as_of)
+        n = dataset.n_customers
+        count = np.zeros(n, dtype=np.float64)
+        for kind in expand_kinds(dataset, self.activity_kinds):
+            count += recent_counts(dataset, kind, now, self.window_days)
+        age = age_days(dataset, now)
+        observed = clip(age, 1.0, float(self.window_days))
+        volume = count * (365.25 / 12) / observed
+        score = 100.0 * clip(np.log1p(volume) / math.log1p(self.full_score_per_month), 0.0, 1.0)
+        code = np.zeros(n, dtype=np.int8)
+        score[age < 0] = np.nan
+        code[age < 0] = -1
+        return RuleResult(score, Reasons(self.TEMPLATES, code, {"volume": volume}))
+
+
 # --------------------------------------------------------------------------- onboarding
 
 
@@ -423,7 +503,9 @@ class OnboardingRule(_Rule):
         expected = m * clip((a - grace_days) / (activation_days - grace_days), 0, 1)
         score = 100 * (1 - max(0, expected - reached) / m)
 
-    Not applicable after ``onboarding_days`` (or before the account exists).
+    Not applicable after ``onboarding_days`` (or before the account exists), nor to an
+    account whose events are all of custom kinds while the milestones are built-in kinds:
+    milestones its product does not report cannot count against it.
 
     Attributes
     ----------
@@ -485,6 +567,8 @@ class OnboardingRule(_Rule):
             hit = np.zeros(n, dtype=bool)
             hit[cust] = True
             reached += hit
+        if any(m.partition(":")[0] in DEFAULT_ACTIVITY_KINDS for m in self.milestones):
+            applicable &= ~speaks_custom_only(dataset)
         idx = applicable.nonzero()[0]
         a = age[idx]
         due = clip((a - self.grace_days) / (self.activation_days - self.grace_days), 0, 1)
@@ -580,6 +664,40 @@ class NpsRule(_Rule):
 _CHANNELS: Final = ("phone", "chat", "email", "social")
 
 
+def _channel_targets(value: Any) -> tuple[tuple[str, float, float], ...]:
+    """``{channel: (target, limit)}`` (or such pairs) as a sorted tuple of triples."""
+    if isinstance(value, (tuple, list)) and all(
+        isinstance(v, (tuple, list)) and len(v) == 3 for v in value
+    ):  # as to_config writes it: [[name, target, limit], ...]
+        items = [(v[0], (v[1], v[2])) for v in value]
+    elif isinstance(value, dict) or hasattr(value, "items"):
+        items = list(value.items())
+    else:
+        raise ValidationError(
+            "SupportResponsivenessRule.channel_targets must map a channel name to "
+            f"(target minutes, limit minutes), got {value!r}"
+        )
+    out = []
+    for name, pair in items:
+        label = f"SupportResponsivenessRule.channel_targets[{name!r}]"
+        if not isinstance(name, str) or not name.strip() or name in _CHANNELS:
+            raise ValidationError(
+                f"{label}: the channel must be a name other than the built-in {_CHANNELS} "
+                "(those have their own parameters)"
+            )
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValidationError(f"{label} must be (target minutes, limit minutes), got {pair!r}")
+        target, limit = pair
+        for x in (target, limit):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                raise ValidationError(f"{label} must hold finite numbers, got {pair!r}")
+        if not 0 < target < limit:
+            raise ValidationError(f"{label}: need 0 < target < limit, got {pair!r}")
+        out.append((name, float(target), float(limit)))
+    return tuple(sorted(out))
+
+
+
 @attrs.frozen(slots=True)
 class SupportResponsivenessRule(_Rule):
     """``support.responsiveness``: first-response time per channel against targets.
@@ -622,6 +740,10 @@ class SupportResponsivenessRule(_Rule):
         Default 1440.
     window_days
         Requests made in the last ``window_days`` count (default 90).
+    channel_targets
+        Targets for any other channel, in minutes: a mapping of channel name to
+        ``(target, limit)``, e.g. ``{"sms": (60, 1440), "in_person": (10, 60)}``. Requests
+        on a channel with no target are not counted (default: none).
     """
 
     NAME: ClassVar[str] = "support.responsiveness"
@@ -643,6 +765,9 @@ class SupportResponsivenessRule(_Rule):
     social_target_minutes: float = attrs.field(default=60.0, validator=_positive)
     social_limit_minutes: float = attrs.field(default=1440.0, validator=_positive)
     window_days: float = attrs.field(default=90.0, validator=_positive)
+    channel_targets: tuple[tuple[str, float, float], ...] = attrs.field(
+        default=(), converter=_channel_targets
+    )
 
     def __attrs_post_init__(self) -> None:
         _ordered(self, "phone_target_minutes", "phone_limit_minutes")
@@ -651,11 +776,14 @@ class SupportResponsivenessRule(_Rule):
         _ordered(self, "social_target_minutes", "social_limit_minutes")
 
     def _targets(self) -> tuple[F64, F64]:
+        extra = self.channel_targets
         return _target_arrays(
             (self.phone_target_minutes, self.chat_target_minutes,
-             self.email_target_business_days, self.social_target_minutes),
+             self.email_target_business_days, self.social_target_minutes,
+             *(t for _, t, _ in extra)),
             (self.phone_limit_minutes, self.chat_limit_minutes,
-             self.email_limit_business_days, self.social_limit_minutes),
+             self.email_limit_business_days, self.social_limit_minutes,
+             *(lim for _, _, lim in extra)),
         )
 
     def evaluate(self, dataset: Dataset, as_of: np.datetime64) -> RuleResult:
@@ -670,7 +798,8 @@ class SupportResponsivenessRule(_Rule):
         ticket = req.property("ticket")
         req_ticket = ticket.codes[in_window].astype(np.int64)
         channel = req.property("channel")
-        req_channel = _channel_lookup(channel.categories)[channel.codes[in_window]]
+        extra_names = tuple(name for name, _, _ in self.channel_targets)
+        req_channel = _channel_lookup(channel.categories, extra_names)[channel.codes[in_window]]
         # pair each request with the first reply of the same (customer, ticket) at/after it
         m = req_time.size
         reply_time = np.full(m, NONE_US, dtype=np.int64)
@@ -717,7 +846,8 @@ class SupportResponsivenessRule(_Rule):
             elapsed[is_email] = np.busday_count(d0, d1)
         target, limit = self._targets()
         t, lim = target[req_channel], limit[req_channel]
-        counted = answered | (elapsed > t)
+        # a channel without a target (NaN) is not judged
+        counted = (answered | (elapsed > t)) & ~np.isnan(t)
         per = 100.0 * clip((lim - elapsed) / (lim - t), 0.0, 1.0)
         cust = req_cust[counted]
         requests = np.bincount(cust, minlength=n).astype(np.float64)
@@ -748,11 +878,17 @@ def _target_arrays(
 
 
 @functools.lru_cache(maxsize=64)
-def _channel_lookup(categories: tuple[str, ...]) -> npt.NDArray[np.intp]:
-    """Channel categories -> index into ``_CHANNELS`` (4: unknown), with a trailing 4 for
-    code -1. Cached: the categories of a dataset's channel column do not change."""
+def _channel_lookup(
+    categories: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> npt.NDArray[np.intp]:
+    """Channel categories -> index into ``_CHANNELS + extra`` (the length of both:
+    unknown), with a trailing unknown for code -1. Cached: the categories of a dataset's
+    channel column do not change."""
+    known = _CHANNELS + extra
+    unknown = len(known)
     lookup = np.array(
-        [_CHANNELS.index(c) if c in _CHANNELS else 4 for c in categories] + [4], dtype=np.intp
+        [known.index(c) if c in known else unknown for c in categories] + [unknown],
+        dtype=np.intp,
     )
     lookup.flags.writeable = False
     return lookup
@@ -888,7 +1024,8 @@ class BreadthRule(_Rule):
         score = 100 * min(1, u / target)
 
     ``target`` defaults to the number of listed features, or 5 without a list. Not
-    applicable to accounts younger than ``min_age_days``.
+    applicable to accounts younger than ``min_age_days``, nor to an account whose events
+    are all of custom kinds (its product does not report ``feature_used``).
 
     Attributes
     ----------
@@ -939,7 +1076,7 @@ class BreadthRule(_Rule):
         used = distinct_per_customer(cust, codes, n, n_codes).astype(np.float64)
         target = self.effective_target
         score = 100.0 * np.minimum(1.0, used / target)
-        applicable = age_days(dataset, now) >= self.min_age_days
+        applicable = (age_days(dataset, now) >= self.min_age_days) & ~speaks_custom_only(dataset)
         score[~applicable] = np.nan
         code = np.where(applicable, 0, -1).astype(np.int8)
         details = {
@@ -955,6 +1092,7 @@ BUILTIN_RULES: Final[tuple[type[Any], ...]] = (
     RecencyRule,
     FrequencyRule,
     TrendRule,
+    VolumeRule,
     OnboardingRule,
     NpsRule,
     SupportResponsivenessRule,

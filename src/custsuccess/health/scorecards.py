@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import Dataset, to_datetime64
+from custsuccess.dataset import Dataset, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.health.model import HealthModel, _threshold
 from custsuccess.health.report import TIERS, HealthReport, tier_codes, tier_names
@@ -267,10 +267,7 @@ class Scorecards:
         include_churned: bool = False,
     ) -> ScorecardReport:
         """Score every account with its scorecard (see the module docs)."""
-        if not isinstance(dataset, Dataset):
-            raise ValidationError(
-                f"Scorecards.score needs a custsuccess Dataset, got {type(dataset).__name__}"
-            )
+        require_dataset(dataset, "dataset", "Scorecards.score()")
         t = to_datetime64(as_of, "as_of")
         stages = lifecycle_stages(
             dataset,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from custsuccess.dataset import require_dataset
 from custsuccess.metrics.cohorts import CohortRetention, cohort_retention
 from custsuccess.metrics.engagement import (
     ACTIVITY_KINDS,
@@ -143,7 +144,9 @@ def compute(
     result type is the metric's own (see ``docs/metrics.md``). An unknown name raises
     :class:`~custsuccess.errors.ValidationError` listing the known ones; so does bad
     input or an unknown option. Any other exception from the metric becomes a
-    :class:`~custsuccess.errors.PluginError` naming the plugin that registered it.
+    :class:`~custsuccess.errors.PluginError` naming the plugin that registered it, and
+    so does a result that is not sane (complex, infinite, a ragged array: see
+    :func:`custsuccess.plugins.check_metric_result`).
 
     >>> from datetime import datetime, timezone
     >>> from custsuccess import Customer, Dataset, Event
@@ -152,8 +155,9 @@ def compute(
     >>> compute("nps", ds).score.tolist()
     [100.0]
     """
+    require_dataset(dataset, "dataset", "compute()")
     from custsuccess.errors import ValidationError
-    from custsuccess.plugins import Registry, guarded
+    from custsuccess.plugins import Registry, check_metric_result, guarded
 
     reg = Registry(entry_points=False) if registry is None else registry
     metrics = reg.metrics()
@@ -161,4 +165,5 @@ def compute(
     if contribution is None:
         raise ValidationError(f"unknown metric {name!r}; known metrics: {sorted(metrics)}")
     with guarded(contribution, "compute()", passthrough=(ValidationError,)):
-        return contribution.value.compute(dataset, **options)
+        result = contribution.value.compute(dataset, **options)
+    return check_metric_result(result, contribution)

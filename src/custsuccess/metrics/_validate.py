@@ -14,9 +14,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.errors import ValidationError
+from custsuccess.errors import NumericalError, ValidationError
 
 __all__ = [
+    "as_bool_array",
     "as_count",
     "as_float_array",
     "as_fraction",
@@ -24,6 +25,8 @@ __all__ = [
     "as_nonnegative",
     "as_positive",
     "choice",
+    "finite_result",
+    "overflow_safe_mean",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -58,6 +61,8 @@ def as_float_array(values: Any, name: str, *, minimum: float | None = None) -> F
         raise ValidationError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.dtype.kind == "b":
         raise ValidationError(f"{name} must hold numbers, got booleans")
+    if arr.dtype.kind == "c":
+        raise ValidationError(f"{name} must hold real numbers, got complex values")
     if arr.dtype.kind not in "iuf":
         out = np.empty(arr.shape, dtype=np.float64)
         for i, item in enumerate(arr.tolist()):
@@ -149,3 +154,57 @@ def choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValidationError(f"{name} must be one of {allowed}, got {value!r}")
     return value
+
+
+def as_bool_array(values: Any, name: str) -> npt.NDArray[np.bool_]:
+    """``values`` as a one-dimensional boolean array: booleans, or numbers that are 0 or 1.
+
+    Strings are refused, not converted: ``np.asarray(["False", "True"], dtype=bool)`` is
+    ``[True, True]`` (every non-empty string is true), a silent wrong answer.
+
+    >>> as_bool_array([0, 1, True], "labels").tolist()
+    [False, True, True]
+    >>> as_bool_array(["False", "True"], "labels")
+    Traceback (most recent call last):
+    ...
+    custsuccess.errors.ValidationError: labels must hold booleans or 0/1, got 'False' at position 0
+    """
+    if isinstance(values, (str, bytes)) or np.isscalar(values) or values is None:
+        raise ValidationError(f"{name} must be a sequence of booleans, got {values!r}")
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValidationError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind == "b":
+        return arr.astype(bool, copy=True)
+    items = arr.tolist()
+    out = np.empty(arr.shape, dtype=bool)
+    for i, item in enumerate(items):
+        if isinstance(item, bool):
+            out[i] = item
+        elif isinstance(item, (int, float)) and not isinstance(item, bool) and item in (0, 1):
+            out[i] = bool(item)
+        else:
+            raise ValidationError(f"{name} must hold booleans or 0/1, got {item!r} at position {i}")
+    return out
+
+
+def finite_result(value: float, name: str) -> float:
+    """``value`` when it is a finite number; :class:`~custsuccess.errors.NumericalError`
+    when the inputs drove it past double precision (inf or NaN)."""
+    if not math.isfinite(value):
+        raise NumericalError(
+            f"{name} is not a finite number ({value!r}): the inputs are too large for "
+            "double precision"
+        )
+    return value
+
+
+def overflow_safe_mean(values: FloatArray, count: int) -> float:
+    """``sum(values) / count`` for finite values >= 0 (``count >= 1``), finite even when
+    the sum overflows (the mean of numbers <= max is <= max)."""
+    with np.errstate(over="ignore"):
+        total = float(values.sum())
+    if math.isfinite(total):
+        return total / count
+    top = float(values.max())
+    return float((values / top).sum()) / count * top

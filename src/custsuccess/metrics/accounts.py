@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 
@@ -101,7 +102,6 @@ class Rollup:
 def report_dataset(report: HealthReport, dataset: Dataset | None, what: str) -> Dataset:
     """The dataset ``report`` was scored from: ``dataset`` when given (it must hold the
     report's accounts at the same indexes), else the one the report remembers."""
-    from custsuccess.dataset import Dataset
     from custsuccess.health.report import HealthReport
     from custsuccess.health.scorecards import ScorecardReport
 
@@ -116,8 +116,7 @@ def report_dataset(report: HealthReport, dataset: Dataset | None, what: str) -> 
                 f"{what}: this report does not carry its dataset; pass the dataset it was "
                 "scored from"
             )
-    if not isinstance(dataset, Dataset):
-        raise ValidationError(f"{what} needs a custsuccess Dataset, got {type(dataset).__name__}")
+    dataset = require_dataset(dataset, "dataset", what)
     n = dataset.n_customers
     if len(report) and (
         int(report.index.max()) >= n
@@ -150,6 +149,7 @@ def ancestors(dataset: Dataset) -> tuple[I64, I64]:
     >>> sorted((str(ds.customer_ids[r]), str(ds.customer_ids[h])) for r, h in zip(rows, heads))
     [('eu', 'eu'), ('eu', 'group'), ('fr', 'eu'), ('fr', 'fr'), ('fr', 'group'), ('group', 'group')]
     """
+    require_dataset(dataset, "dataset", "ancestors()")
     parent = dataset.customers.parent.astype(np.int64)
     n = parent.size
     rows = [np.arange(n, dtype=np.int64)]

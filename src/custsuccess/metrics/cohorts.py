@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._validate import choice
 from custsuccess.metrics.periods import Freq, Moment, Periods, resolve_periods
@@ -75,6 +76,11 @@ class CohortRetention:
         return frame
 
 
+#: the largest number of periods a cohort matrix may have (100 years of months): the
+#: matrices are periods x periods, so the work grows with the square of the span
+MAX_COHORT_PERIODS = 1200
+
+
 def cohort_retention(
     dataset: Dataset,
     *,
@@ -107,7 +113,9 @@ def cohort_retention(
     Returns
     -------
     CohortRetention
-        Empty matrices when there is no customer and no ``start``/``end``.
+        Empty matrices when there is no customer and no ``start``/``end``. More than
+        ``MAX_COHORT_PERIODS`` (1200) periods raise a ValidationError: the matrices grow
+        with the square of the span (an end in year 2500 would need gigabytes).
 
     Examples
     --------
@@ -132,6 +140,7 @@ def cohort_retention(
     >>> r.mrr_rate[0].tolist()  # (100 + 50) -> 100 -> 100
     [1.0, 0.6666666666666666, 0.6666666666666666]
     """
+    require_dataset(dataset, "dataset", "cohort_retention()")
     choice(cohort_by, "cohort_by", ("signup", "first_payment"))
     if period is not None:
         if freq != "month" and freq != period:
@@ -154,7 +163,15 @@ def cohort_retention(
     else:
         lo, hi = None, as_of
     per = resolve_periods(
-        freq=freq, start=start, end=end, periods=None, default_start=lo, default_end=hi, tz=tz
+        freq=freq,
+        start=start,
+        end=end,
+        periods=None,
+        default_start=lo,
+        default_end=hi,
+        tz=tz,
+        max_periods=MAX_COHORT_PERIODS,
+        metric="cohort_retention (periods x periods matrices)",
     )
     k = len(per)
     if k == 0:

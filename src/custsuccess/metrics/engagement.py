@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import to_datetime64
+from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics._validate import as_float_array
@@ -261,6 +261,7 @@ def engagement_counts(dataset: Dataset, kind: EventKind | str) -> IntArray:
     >>> engagement_counts(ds, "referral").tolist()
     [0, 2]
     """
+    require_dataset(dataset, "dataset", "engagement_counts()")
     ev = dataset.events_of(kind, properties=())
     return np.bincount(ev.customer, minlength=dataset.n_customers).astype(np.int64)
 
@@ -274,6 +275,7 @@ def email_rates_of(dataset: Dataset, *, unique_by: str | None = None) -> EmailRa
     value) pairs; otherwise each customer's opens and clicks are capped at the number of
     emails sent to it.
     """
+    require_dataset(dataset, "dataset", "email_rates_of()")
     n = dataset.n_customers
     sent = engagement_counts(dataset, EventKind.EMAIL_SENT)
     per: list[IntArray] = []
@@ -357,6 +359,7 @@ def stickiness_by_period(
     >>> round(float(s.stickiness[0]), 4)
     0.6667
     """
+    require_dataset(dataset, "dataset", "stickiness_by_period()")
     if isinstance(kinds, (str, EventKind)):
         kinds = (kinds,)
     ev = dataset.events_of(*kinds, properties=())
@@ -457,6 +460,7 @@ def engagement_of(dataset: Dataset) -> EngagementSummary:
     >>> e.repeat_purchase_rate, e.referral_rate, e.average_time_on_site, e.pages_per_visit
     (0.5, 0.5, 100.0, 1.0)
     """
+    require_dataset(dataset, "dataset", "engagement_of()")
     mask = _customer_mask(dataset)
     visits = dataset.events_of(EventKind.TIME_ON_SITE, properties=())
 

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics.users import resolve_as_of
@@ -116,6 +117,7 @@ def lifecycle_stages(
     {'gone': 'churned', 'later': None, 'new': 'onboarding', 'old': 'adoption',
      'renewing': 'renewal', 'trying': 'trial'}
     """
+    require_dataset(dataset, "dataset", "lifecycle_stages()")
     t = resolve_as_of(dataset, as_of, "lifecycle_stages")
     onboarding = _days(onboarding_days, "onboarding_days")
     window = _days(renewal_window_days, "renewal_window_days")

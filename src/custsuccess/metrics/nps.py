@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics._validate import choice
@@ -216,6 +217,7 @@ def nps_by_period(
     >>> r.periods.labels, r.score.tolist(), r.n.tolist()
     (('2024Q1', '2024Q2'), [0.0, 50.0], [2, 2])
     """
+    require_dataset(dataset, "dataset", "nps_by_period()")
     choice(per_customer, "per_customer", ("all", "last"))
     ev = dataset.events_of(EventKind.NPS_RESPONSE, properties=())
     times = ev.time

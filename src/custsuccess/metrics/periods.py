@@ -147,7 +147,7 @@ def calendar_periods(
     >>> p.labels, str(p.starts[1]), str(p.ends[1])
     (('2024Q1', '2024Q2', '2024Q3'), '2024-04-01T00:00:00.000000', '2024-07-01T00:00:00.000000')
     """
-    if freq not in FREQUENCIES:
+    if not isinstance(freq, str) or freq not in FREQUENCIES:
         raise ValidationError(f"freq must be one of {tuple(FREQUENCIES)}, got {freq!r}")
     lo = _utc(start, "start")
     hi = _utc(end, "end")
@@ -223,13 +223,24 @@ def resolve_periods(
     default_start: np.datetime64 | None,
     default_end: np.datetime64 | None,
     tz: str | None = None,
+    max_periods: int | None = None,
+    metric: str = "this metric",
 ) -> Periods:
     """The periods a dataset-level metric reports on.
 
     Explicit ``periods`` win; otherwise calendar periods of ``freq`` from ``start`` (default:
     the dataset's first moment) to ``end`` (default: its last moment). With no dated
-    records and neither ``start`` nor ``end``, the result has no periods.
+    records and neither ``start`` nor ``end``, the result has no periods. ``freq`` and
+    ``tz`` are checked whatever the data (a bad option fails on an empty dataset too).
+    More than ``max_periods`` calendar periods raise a ValidationError before any is
+    built (a far-future ``end`` costs nothing).
     """
+    if periods is None:
+        if not isinstance(freq, str) or freq not in FREQUENCIES:
+            raise ValidationError(f"freq must be one of {tuple(FREQUENCIES)}, got {freq!r}")
+        if tz is not None and not isinstance(tz, str):
+            raise ValidationError(f"tz must be an IANA time zone name or None, got {tz!r}")
+        _zone(tz)
     if periods is not None:
         if not isinstance(periods, Periods):
             raise ValidationError(f"periods must be a Periods (see windows()), got {periods!r}")
@@ -250,6 +261,20 @@ def resolve_periods(
             hi = lo
         else:
             raise ValidationError(f"end {hi} is before start {lo}")
+    if max_periods is not None:
+        months = int((hi.astype("datetime64[M]") - lo.astype("datetime64[M]")).astype(np.int64))
+        count = months // FREQUENCIES[freq] + 1
+        if count > max_periods:
+            span = (
+                f"{str(default_start)[:10]} to {str(default_end)[:10]}"
+                if default_start is not None and default_end is not None
+                else "no dated records"
+            )
+            raise ValidationError(
+                f"{metric} over about {count} {freq} periods ({str(lo)[:10]} to "
+                f"{str(hi)[:10]}): at most {max_periods} periods are allowed; pass a start "
+                f"and end near the data (which spans {span})"
+            )
     return calendar_periods(lo, hi, freq=freq, tz=tz)
 
 

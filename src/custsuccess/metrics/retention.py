@@ -23,6 +23,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics._validate import as_count, as_fraction, choice
@@ -242,6 +243,7 @@ def customer_flow(
     >>> f.retention_rate.tolist()  # February: (2 - 1) / 2
     [nan, 0.5]
     """
+    require_dataset(dataset, "dataset", "customer_flow()")
     from custsuccess.metrics.revenue import CHURN, NEW, REACTIVATION, mrr_movements
 
     choice(method, "method", CHURN_METHODS)

@@ -40,7 +40,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import to_datetime64
+from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics._validate import (
@@ -48,6 +48,8 @@ from custsuccess.metrics._validate import (
     as_fraction,
     as_money,
     as_nonnegative,
+    finite_result,
+    overflow_safe_mean,
 )
 from custsuccess.metrics.periods import Freq, Moment, Periods, resolve_periods
 
@@ -115,7 +117,7 @@ def arpa(mrr: Any, *, include_zero: bool = False) -> float:
     """
     m = as_float_array(mrr, "mrr", minimum=0.0)
     n = m.size if include_zero else int(np.count_nonzero(m > 0))
-    return float(m.sum() / n) if n else float("nan")
+    return overflow_safe_mean(m, n) if n else float("nan")
 
 
 def _movement_args(start_mrr: Any, churned: Any, contraction: Any) -> tuple[float, float, float]:
@@ -158,7 +160,7 @@ def nrr(start_mrr: float, *, churned: float, contraction: float, expansion: floa
     """
     start, lost, down = _movement_args(start_mrr, churned, contraction)
     up = as_money(expansion, "expansion")
-    return max(0.0, (start - lost - down + up) / start)
+    return finite_result(max(0.0, (start - lost - down + up) / start), "nrr")
 
 
 def revenue_churn_rate(
@@ -211,7 +213,7 @@ def quick_ratio(
         if gained == 0:
             raise ValidationError("quick_ratio is undefined: no MRR was gained or lost")
         return float("inf")
-    return gained / lost
+    return finite_result(gained / lost, "quick_ratio")
 
 
 def ltv(arpa: float, churn_rate: float, *, gross_margin: float = 1.0) -> float:
@@ -230,7 +232,7 @@ def ltv(arpa: float, churn_rate: float, *, gross_margin: float = 1.0) -> float:
         raise ValidationError("churn_rate is 0: lifetime value is unbounded; it needs churn > 0")
     c = as_fraction(c, "churn_rate", open_low=True)
     m = as_fraction(gross_margin, "gross_margin")
-    return a * m / c
+    return finite_result(a * m / c, "ltv")
 
 
 def clv(average_sale: float, purchases_per_year: float, retention_years: float) -> float:
@@ -243,10 +245,11 @@ def clv(average_sale: float, purchases_per_year: float, retention_years: float) 
     >>> clv(50.0, 4.0, 3.0)  # 50 * 4 * 3
     600.0
     """
-    return (
+    return finite_result(
         as_nonnegative(average_sale, "average_sale")
         * as_nonnegative(purchases_per_year, "purchases_per_year")
-        * as_nonnegative(retention_years, "retention_years")
+        * as_nonnegative(retention_years, "retention_years"),
+        "clv",
     )
 
 
@@ -324,6 +327,7 @@ def customer_mrr(
     >>> customer_mrr(ds, "2024-03-01T00:00:00Z").tolist()  # a: 100 + 20, b: ended
     [120.0, 0.0]
     """
+    require_dataset(dataset, "dataset", "customer_mrr()")
     subs, _ = _subscriptions(dataset, currency)
     if at is None:
         when = _default_span(subs, dataset)[1]
@@ -611,6 +615,7 @@ def mrr_series(
     >>> s.periods.labels, s.closing.tolist(), s.customers.tolist()
     (('2024-01', '2024-02', '2024-03'), [100.0, 150.0, 100.0], [1, 2, 1])
     """
+    require_dataset(dataset, "dataset", "mrr_series()")
     subs, chosen = _subscriptions(dataset, currency)
     per = _periods_for(dataset, subs, freq, start, end, periods, tz)
     k = len(per)
@@ -670,6 +675,7 @@ def mrr_movements(
     2024-03    200.0    0.0        0.0  150.0           0.0     50.0
     2024-04     50.0    0.0        0.0    0.0          80.0    130.0
     """
+    require_dataset(dataset, "dataset", "mrr_movements()")
     subs, chosen = _subscriptions(dataset, currency)
     per = _periods_for(dataset, subs, freq, start, end, periods, tz)
     k = len(per)
@@ -823,6 +829,7 @@ def revenue_rates(
     >>> r.grr.tolist(), r.nrr.tolist(), r.quick_ratio.tolist()  # 100/200, 130/200, 70/100
     ([0.5], [0.65], [0.7])
     """
+    require_dataset(dataset, "dataset", "revenue_rates()")
     m = mrr_movements(
         dataset, freq=freq, start=start, end=end, periods=periods, tz=tz, currency=currency
     )

@@ -7,7 +7,8 @@ and a backward running minimum, no loop over tickets.
 
 Targets default to the reference points of "Making customers happy": phone 3 minutes
 (53 % of customers accept it), chat 1 minute (expected to be the fastest channel), email
-1 business day (what most expect); ``social`` has no default target. A request with no
+1 business day (what most expect); ``social`` has no default target, nor has any other
+channel a host names (``sms``, ``in_person``, ``web``, ...) unless given one. A request with no
 reply is *unanswered*: it counts as missing the target, unless its deadline had not yet
 passed when the data end (then it is *pending* and left out of the share). Nothing is
 dropped silently: every request is in ``n_requests``.
@@ -24,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.models import SUPPORT_CHANNELS, EventKind
@@ -201,7 +203,8 @@ def first_response_times(
 
 @attrs.frozen(slots=True, eq=False)
 class SupportResponseTimes:
-    """First-response times per channel (``channels``, in :data:`SUPPORT_CHANNELS` order).
+    """First-response times per channel (``channels``: :data:`SUPPORT_CHANNELS` in order,
+    then any other channel of the data or the targets, sorted).
 
     Per channel: ``n_requests``; ``n_answered``; ``n_unanswered`` (no reply in the data,
     of which ``n_pending`` still within their target at the data's end); ``mean``,
@@ -275,9 +278,9 @@ def _resolve_targets(targets: Mapping[str, Target | None] | None) -> dict[str, R
         merged.update(targets)
     out: dict[str, Resolved] = {}
     for channel, target in merged.items():
-        if channel not in SUPPORT_CHANNELS:
+        if not isinstance(channel, str) or not channel.strip():
             raise ValidationError(
-                f"targets: unknown channel {channel!r}, expected one of {SUPPORT_CHANNELS}"
+                f"targets: a channel must be a non-empty name such as 'sms', got {channel!r}"
             )
         if target is None:
             continue
@@ -354,6 +357,7 @@ def support_response_times(
     phone           2           0   210.0            0.5
     chat            1           1     NaN            0.0
     """
+    require_dataset(dataset, "dataset", "support_response_times()")
     goal = _resolve_targets(targets)
     ev = dataset.events_of(
         EventKind.SUPPORT_REQUEST, EventKind.SUPPORT_REPLY, properties=("ticket", "channel")
@@ -375,8 +379,11 @@ def support_response_times(
     else:
         seconds = calendar.business_seconds(reply_time) - calendar.business_seconds(req_time)
     seconds = np.where(answered, seconds, np.nan)
-    # channel of each request as an index into SUPPORT_CHANNELS
-    remap = np.array([SUPPORT_CHANNELS.index(c) for c in channel_col.categories] + [-1], np.intp)
+    # channel of each request as an index into the channels: the built-in ones first, then
+    # any other the data or the targets name
+    used = set(channel_col.categories) | set(goal)
+    channels = SUPPORT_CHANNELS + tuple(sorted(used - set(SUPPORT_CHANNELS)))
+    remap = np.array([channels.index(c) for c in channel_col.categories] + [-1], np.intp)
     chan = remap[channel_col.codes[req]]
     if dataset.as_of is not None:
         data_end = dataset.as_of
@@ -385,8 +392,8 @@ def support_response_times(
         data_end = all_times.max() if len(all_times) else np.datetime64(0, "us")
     met = np.zeros(req.size, dtype=bool)
     pending = np.zeros(req.size, dtype=bool)
-    has_target = np.zeros(len(SUPPORT_CHANNELS), dtype=bool)
-    for c_index, name in enumerate(SUPPORT_CHANNELS):  # a loop over 4 channels, not customers
+    has_target = np.zeros(len(channels), dtype=bool)
+    for c_index, name in enumerate(channels):  # a loop over the channels, not customers
         target = goal.get(name)
         if target is None:
             continue
@@ -412,7 +419,7 @@ def support_response_times(
                 deadline = _business_deadline(calendar, t0, limit_s, data_end)
         met[rows] = ok
         pending[rows] = ~answered[rows] & (deadline > data_end)
-    k = len(SUPPORT_CHANNELS)
+    k = len(channels)
     valid = chan >= 0
     n_requests = np.bincount(chan[valid], minlength=k).astype(np.int64)
     n_answered = np.bincount(chan[valid & answered], minlength=k).astype(np.int64)
@@ -430,8 +437,8 @@ def support_response_times(
     with np.errstate(invalid="ignore", divide="ignore"):
         within = np.where(has_target & (judged > 0), n_met / np.maximum(judged, 1), np.nan)
     return SupportResponseTimes(
-        SUPPORT_CHANNELS,
-        tuple(_describe(goal.get(c)) for c in SUPPORT_CHANNELS),
+        channels,
+        tuple(_describe(goal.get(c)) for c in channels),
         n_requests,
         n_answered,
         n_requests - n_answered,

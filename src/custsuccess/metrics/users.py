@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess.dataset import to_datetime64
+from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.models import EventKind
@@ -49,10 +49,8 @@ I64 = npt.NDArray[np.int64]
 def resolve_as_of(dataset: Dataset, as_of: Moment | None, what: str) -> np.datetime64:
     """``as_of`` as datetime64[us]; by default the dataset view's ``as_of``, else its
     latest event or customer creation."""
-    from custsuccess.dataset import Dataset
 
-    if not isinstance(dataset, Dataset):
-        raise ValidationError(f"{what} needs a custsuccess Dataset, got {type(dataset).__name__}")
+    require_dataset(dataset, "dataset", what)
     if as_of is not None:
         return to_datetime64(as_of, "as_of")
     if dataset.as_of is not None:
@@ -70,6 +68,7 @@ def seats_of(dataset: Dataset, attribute: str = "seats") -> F64:
 
     A value that is not a whole number >= 0 is a ValidationError naming the customer.
     """
+    require_dataset(dataset, "dataset", "seats_of()")
     if not isinstance(attribute, str) or not attribute:
         raise ValidationError(f"seats attribute must be a non-empty string, got {attribute!r}")
     n = dataset.n_customers
@@ -217,6 +216,7 @@ def user_activity(
     >>> ua.champion.tolist(), ua.champion_quiet.tolist(), ua.champion_quiet_days.round(2).tolist()
     (['u1'], [True], [31.04])
     """
+    require_dataset(dataset, "dataset", "user_activity()")
     t = resolve_as_of(dataset, as_of, "user_activity")
     for label, value in (("champion_window_days", champion_window_days),
                          ("quiet_days", quiet_days)):
