@@ -262,6 +262,7 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Reopened tickets / resolved tickets, per channel.",
         _M + "service.resolution_times",
         _field("reopen_rate"),
+        "fraction",
     ),
     DatasetMetric(
         "csat",
