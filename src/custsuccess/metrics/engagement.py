@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -320,7 +321,10 @@ class Stickiness:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {"dau": self.dau, "mau": self.mau, "stickiness": self.stickiness, "days": self.days},

@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -157,7 +158,10 @@ class NpsByPeriod:
             int(self.n[i]),
         )
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {

@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html
 from custsuccess.dataset import to_datetime64
 from custsuccess.errors import ValidationError
 
@@ -287,6 +288,8 @@ class PeriodSeries:
     periods: Periods
     values: npt.NDArray[np.float64]
     unit: str = "number"
+
+    _repr_html_ = result_html
 
     def __len__(self) -> int:
         return len(self.periods)

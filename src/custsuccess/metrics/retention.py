@@ -23,6 +23,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -198,7 +199,10 @@ class CustomerFlow:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {

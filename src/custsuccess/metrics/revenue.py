@@ -40,6 +40,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -447,7 +448,10 @@ class MrrSeries:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {
@@ -528,7 +532,10 @@ class MrrMovements:
         mask: npt.NDArray[np.bool_] = self.kind == np.int8(MOVEMENT_KINDS.index(kind))
         return mask
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """Totals per period as a pandas DataFrame indexed by period label."""
         cols: dict[str, Any] = {
             "opening": self.opening,
@@ -667,7 +674,7 @@ def mrr_movements(
     ...     Subscription("s3", "a", "lite", 80.0, "USD", t(4, 2)),
     ...     Subscription("s4", "b", "pro", 50.0, "USD", t(2, 3))])
     >>> m = mrr_movements(ds, start="2024-01-01T00:00:00Z", end="2024-04-30T00:00:00Z")
-    >>> m.to_frame()[["opening", "new", "expansion", "churn", "reactivation", "closing"]]
+    >>> m.to_pandas()[["opening", "new", "expansion", "churn", "reactivation", "closing"]]
              opening    new  expansion  churn  reactivation  closing
     period
     2024-01      0.0  100.0        0.0    0.0           0.0    100.0
@@ -787,7 +794,10 @@ class RevenueRates:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {

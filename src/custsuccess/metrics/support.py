@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -246,7 +247,10 @@ class SupportResponseTimes:
     seconds: FloatArray
     met: npt.NDArray[np.bool_]
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """Per-channel figures as a pandas DataFrame indexed by channel."""
         return to_frame(
             {
@@ -351,7 +355,7 @@ def support_response_times(
     ...     ev("support_request", 10, "phone", "T2"), ev("support_reply", 15, "phone", "T2"),
     ...     ev("support_request", 20, "chat", "T3"), ev("login", 50, "chat", "x")])
     >>> r = support_response_times(ds)
-    >>> r.to_frame().loc[["phone", "chat"], ["requests", "unanswered", "mean_s", "within_target"]]
+    >>> r.to_pandas().loc[["phone", "chat"], ["requests", "unanswered", "mean_s", "within_target"]]
              requests  unanswered  mean_s  within_target
     channel
     phone           2           0   210.0            0.5

@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -148,7 +149,9 @@ class UserActivity:
     def __len__(self) -> int:
         return len(self.customer_ids)
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by customer id."""
         return to_frame(
             {
