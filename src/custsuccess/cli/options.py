@@ -116,7 +116,8 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--db", metavar="PATH", help="a SQLite store (custsuccess demo makes one)")
     group.add_argument(
         "--sources", metavar="TOML",
-        help="a sources file: files, folders, SQL queries and their mappings (docs/data.md)",
+        help="a sources file (TOML): files, folders, SQL queries and their mappings (the "
+        "documentation's 'Bring your own data' page; examples ship in custsuccess/mappings)",
     )
     parser.add_argument(
         "--as-of", type=moment_arg, metavar="DATE",
