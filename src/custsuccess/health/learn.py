@@ -326,7 +326,8 @@ class LearnedScorer:
         """``"messages: 9.6 a month, fewer than 80% of accounts"``."""
         spec = next(s for s in self.specs if s.name == name)
         if not math.isnan(value):
-            value = round(value, 6) + 0.0  # no "-0" from float rounding
+            # features travel as float32: round off their noise (no "-0" for a 0 score)
+            value = round(value, 4) + 0.0
         text = spec.describe(value)
         if math.isnan(value):
             return text
