@@ -218,6 +218,18 @@ class HealthReport:
         note = f" skipped: {skipped}" if skipped else ""
         return f"<HealthReport as_of={self.as_of} accounts={len(self)} {counts}{note}>"
 
+    def _repr_html_(self) -> str:
+        """Notebooks: the tier counts and the lowest scores, as tables."""
+        from custsuccess._html import MAX_ROWS, cell, table
+
+        tiers = table(f"Health at {self.as_of}: {len(self):,} accounts", ["tier", "accounts"],
+                      [[t, cell(n)] for t, n in self.tier_counts().items()])
+        low = self.at_risk(MAX_ROWS)
+        rows = [[cell(c), cell(float(s)), cell(t)] for c, s, t in zip(
+            low.customer_ids.tolist(), low.score.tolist(), low.tier.tolist(), strict=True)]
+        return tiers + table("Lowest scores", ["customer_id", "score", "tier"], rows,
+                             more=len(self) - len(low))
+
     # ----------------------------------------------------------------- lookup
 
     def row(self, customer_id: str) -> int:
