@@ -358,15 +358,28 @@ def _factorize_arrow(pa: Any, column: Any, field: str) -> tuple[I32Array, StrArr
                 raise ValidationError(
                     f"{field} must hold strings, got {arr[i].as_py()!r} at row {i}"
                 )
-        arr = pc.dictionary_encode(arr.cast(pa.string()))
+        arr = arr.cast(pa.string())
     if arr.num_chunks == 0:
         return np.empty(0, dtype=np.int32), np.empty(0, dtype="U1")
-    arr = arr.unify_dictionaries()
-    indices = np.concatenate(
-        [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in arr.chunks]
-    ).astype(np.int32, copy=False)
-    values = arr.chunk(0).dictionary.to_numpy(zero_copy_only=False)
-    dictionary = values.astype(str) if values.size else np.empty(0, dtype="U1")
+    # Distinct values by one hash pass, then each row's (or each dictionary entry's)
+    # position among them: cheaper than unifying per-chunk dictionaries.
+    if pa.types.is_dictionary(arr.type):
+        values = pc.drop_null(pc.unique(pa.chunked_array([c.dictionary for c in arr.chunks])))
+        parts = []
+        for chunk in arr.chunks:
+            where = pc.fill_null(pc.index_in(chunk.dictionary, value_set=values), -1)
+            remap = np.append(np.asarray(where.to_numpy(zero_copy_only=False)), -1)
+            rows = np.asarray(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+            parts.append(remap[rows])
+        indices = np.concatenate(parts).astype(np.int32, copy=False)
+    else:
+        values = pc.drop_null(pc.unique(arr))
+        where = pc.fill_null(pc.index_in(arr, value_set=values), -1)
+        indices = np.asarray(where.to_numpy(), dtype=np.int32)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    names = values.to_numpy(zero_copy_only=False)
+    dictionary = names.astype(str) if names.size else np.empty(0, dtype="U1")
     return _sorted_codes(indices, dictionary)
 
 
