@@ -63,6 +63,7 @@ from custsuccess.health.features import (
 
 if TYPE_CHECKING:
     from custsuccess.dataset import Dataset
+    from custsuccess.distributed.dataset import PartitionedDataset
     from custsuccess.health.model import HealthModel
     from custsuccess.plugins import Registry
 
@@ -376,7 +377,8 @@ class LearnedScorer:
         """``"messages: 9.6 a month, fewer than 80% of accounts"``."""
         spec = next(s for s in self.specs if s.name == name)
         if not math.isnan(value):
-            value = round(value, 6) + 0.0  # no "-0" from float rounding
+            # features travel as float32: round off their noise (no "-0" for a 0 score)
+            value = round(value, 4) + 0.0
         text = spec.describe(value)
         if math.isnan(value):
             return text
@@ -646,7 +648,7 @@ def dumps(data: Mapping[str, Any]) -> str:
 
 
 def learn(
-    dataset: Dataset,
+    dataset: Dataset | PartitionedDataset,
     observation_dates: Moments | Iterable[Moments],
     horizon_days: float = 90.0,
     *,
@@ -675,16 +677,30 @@ def learn(
     :meth:`HealthModel.default` of ``registry``). ``segment_by`` (``"segment"``,
     ``"plan"`` or a customer attribute) fits one coefficient set per segment, shrunk
     toward the global one by ``segment_penalty``.
+
+    A :class:`~custsuccess.distributed.PartitionedDataset` is learned on its Dask
+    workers (:func:`custsuccess.distributed.learn`): the frames stay there and the
+    optimiser adds the partitions' losses and gradients.
     """
-    require_dataset(dataset, "dataset", "learn()")
     from custsuccess.health.model import HealthModel
 
+    if getattr(dataset, "_custsuccess_partitioned", False):
+        from custsuccess.distributed.learn import learn as learn_partitioned
+
+        return learn_partitioned(
+            dataset,  # type: ignore[arg-type]
+            observation_dates, horizon_days, segment_by=segment_by, registry=registry,
+            model=model, kinds=kinds, window_days=window_days, penalty=penalty,
+            segment_penalty=segment_penalty, good_ratio=good_ratio, poor_ratio=poor_ratio,
+        )  # fmt: skip
+    require_dataset(dataset, "dataset", "learn()")
     if model is None:
         model = HealthModel.default(registry)
     elif model.learned is not None:
         model = model.rules_only()
     frame = training_frame(
-        dataset, observation_dates, horizon_days, model=model, kinds=kinds,
+        dataset,  # type: ignore[arg-type]  # a PartitionedDataset went to the cluster above
+        observation_dates, horizon_days, model=model, kinds=kinds,
         window_days=window_days, segment_by=segment_by,
     )  # fmt: skip
     scorer = fit(

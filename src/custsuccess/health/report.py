@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess._readonly import readonly, readonly_field
+from custsuccess._readonly import readonly, readonly_field, readonly_optional
 from custsuccess.errors import ValidationError
 from custsuccess.typing import Reasons, TierChange
 
@@ -117,6 +117,11 @@ class Explanation:
         return "\n".join(lines)
 
 
+def _readonly_columns(columns: tuple[F64, ...] | None) -> tuple[F64, ...] | None:
+    """A tuple of read-only arrays (the learned model's feature columns)."""
+    return None if columns is None else tuple(readonly_field(c) for c in columns)
+
+
 @attrs.frozen(slots=True, eq=False)
 class HealthReport:
     """Health of every scored account at ``as_of``.
@@ -165,9 +170,15 @@ class HealthReport:
     registry: Registry | None = attrs.field(default=None, repr=False)
     skipped_rules: tuple[str, ...] = ()
     skipped_playbooks: tuple[str, ...] = ()
-    churn_probability: F64 | None = attrs.field(default=None, repr=False)
-    learned_features: tuple[F64, ...] | None = attrs.field(default=None, repr=False)
-    learned_segment: npt.NDArray[np.intp] | None = attrs.field(default=None, repr=False)
+    churn_probability: F64 | None = attrs.field(
+        default=None, repr=False, converter=readonly_optional
+    )
+    learned_features: tuple[F64, ...] | None = attrs.field(
+        default=None, repr=False, converter=_readonly_columns
+    )
+    learned_segment: npt.NDArray[np.intp] | None = attrs.field(
+        default=None, repr=False, converter=readonly_optional
+    )
     scorer: LearnedScorer | None = attrs.field(default=None, repr=False)
     #: The dataset view the report was scored from (for roll-ups), when known.
     dataset: Dataset | None = attrs.field(default=None, repr=False, kw_only=True)
@@ -206,6 +217,18 @@ class HealthReport:
         skipped = ", ".join((*self.skipped_rules, *self.skipped_playbooks))
         note = f" skipped: {skipped}" if skipped else ""
         return f"<HealthReport as_of={self.as_of} accounts={len(self)} {counts}{note}>"
+
+    def _repr_html_(self) -> str:
+        """Notebooks: the tier counts and the lowest scores, as tables."""
+        from custsuccess._html import MAX_ROWS, cell, table
+
+        tiers = table(f"Health at {self.as_of}: {len(self):,} accounts", ["tier", "accounts"],
+                      [[t, cell(n)] for t, n in self.tier_counts().items()])
+        low = self.at_risk(MAX_ROWS)
+        rows = [[cell(c), cell(float(s)), cell(t)] for c, s, t in zip(
+            low.customer_ids.tolist(), low.score.tolist(), low.tier.tolist(), strict=True)]
+        return tiers + table("Lowest scores", ["customer_id", "score", "tier"], rows,
+                             more=len(self) - len(low))
 
     # ----------------------------------------------------------------- lookup
 
