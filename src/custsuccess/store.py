@@ -577,6 +577,11 @@ class SQLiteStore:
                 conn.close()
                 if _is_busy(exc):
                     raise self._failed(exc, "opening") from None
+                if "readonly" in str(exc).replace("read-only", "readonly"):
+                    raise StoreError(
+                        f"{self.path} cannot be written ({exc}): read it with "
+                        "SQLiteStore.open(path), which opens it read-only"
+                    ) from None
                 raise StoreError(f"{self.path} is not a SQLite database: {exc}") from None
             if str(mode).lower() != "wal":
                 conn.close()

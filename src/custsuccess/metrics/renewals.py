@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics.accounts import report_dataset
@@ -78,7 +79,9 @@ class RenewalGroups:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by the group key."""
         return to_frame(
             {"renewals": self.renewals, "mrr": self.mrr, "mrr_poor": self.mrr_poor,
@@ -158,7 +161,9 @@ class Renewals:
             revenue_at_risk=total(self.revenue_at_risk),
         )
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame, one row per renewal, indexed by subscription id."""
         names = ("customer_ids", "renews_at", "days_to_renewal", "auto_renew", "mrr",
                  "amount", "score", "tier", "owner", "segment", "churn_probability",
