@@ -79,13 +79,16 @@ class Funnel:
         )
 
 
-def funnel_conversion(dataset: Dataset, stages: Sequence[str]) -> Funnel:
+def funnel_conversion(
+    dataset: Dataset, stages: Sequence[str] = ("signup", "login", "subscribed", "purchase")
+) -> Funnel:
     """Stage conversion along a host-defined funnel.
 
     ``stages`` are names in order: ``"signup"`` (the account's ``created_at``),
     ``"subscribed"`` (its first subscription's start) or any event kind (its first event
     of that kind). An account reaches stage ``k`` when it reached stage ``k - 1`` and the
-    stage happened at or after it (the first such moment counts). Funnel texts name
+    stage happened at or after it (the first such moment counts). The default funnel is
+    signup, login, subscribed, purchase. Funnel texts name
     awareness, interest, decision, action and retention (founding text 2): map each to
     an event kind of yours.
 
