@@ -277,7 +277,9 @@ def delta_method_interval(
     and ``Cov`` the fitted covariance (from the Hessian).
 
     >>> from custsuccess.clv import BetaGeoModel
-    >>> m = BetaGeoModel().fit([0, 1, 2, 5, 0, 3], [0, 10, 20, 30, 0, 25], [38] * 6)
+    >>> m = BetaGeoModel().fit([0, 1, 1, 2, 2, 3, 5, 8], [0, 4, 25, 5, 30, 28, 32, 34],
+    ...                       [38, 38, 38, 38, 38, 38, 37, 36],
+    ...                       weights=[1400, 250, 200, 100, 120, 100, 60, 40])
     >>> est, low, high = delta_method_interval(m, lambda f: f.expected_purchases(10))
     >>> bool(low[0] < est[0] < high[0])
     True
@@ -388,7 +390,9 @@ def parametric_bootstrap_interval(
     such as a CLV near 0. ``seed`` makes it repeatable.
 
     >>> from custsuccess.clv import BetaGeoModel
-    >>> m = BetaGeoModel().fit([0, 1, 2, 5, 0, 3], [0, 10, 20, 30, 0, 25], [38] * 6)
+    >>> m = BetaGeoModel().fit([0, 1, 1, 2, 2, 3, 5, 8], [0, 4, 25, 5, 30, 28, 32, 34],
+    ...                       [38, 38, 38, 38, 38, 38, 37, 36],
+    ...                       weights=[1400, 250, 200, 100, 120, 100, 60, 40])
     >>> est, low, high = parametric_bootstrap_interval(
     ...     m, lambda f: f.expected_purchases(10), draws=200)
     >>> bool(low[0] < est[0] < high[0])
