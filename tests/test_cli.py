@@ -252,12 +252,13 @@ def test_score_json_equals_the_library(
         assert got["rules"].keys() == want["rules"].keys()
 
 
-def test_score_default_as_of_is_the_latest_moment(
+def test_score_default_as_of_is_the_end_of_the_last_day(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, out, _ = run(["score", *source(files), "--format", "json"], capsys)
     assert status == 0
-    assert json.loads(out)["as_of"] == "2024-03-30T09:05:00Z"  # acme's last event
+    # acme's last event is at 2024-03-30T09:05Z: midnight UTC after it
+    assert json.loads(out)["as_of"] == "2024-03-31T00:00:00Z"
 
 
 def test_score_csv_neutralises_formulas_and_matches(
@@ -405,7 +406,7 @@ def test_interrupt_and_broken_pipe(
 
     monkeypatch.setattr("custsuccess.health.HealthModel.score", closed_pipe)
     status, _, err = run(["score", *source(files)], capsys)
-    assert (status, err) == (1, "")  # the reader went away: no message, no traceback
+    assert (status, err) == (0, "")  # the reader went away: no message, no traceback
 
 
 def test_store_that_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -415,14 +416,14 @@ def test_store_that_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixt
     assert status == 2
     assert err.startswith(f"custsuccess: error: {junk}")
     assert "not a SQLite database" in err or "not a readable custsuccess database" in err
-    status, _, err = run(["demo", "--customers", "20", "--db", str(junk)], capsys)
+    status, _, err = run(["demo", "--demo-size", "20", "--db", str(junk)], capsys)
     assert status == 2  # the store refuses a file that is not its own
     assert err.startswith(f"custsuccess: error: {junk}")
     assert err.count("\n") == 1
-    status, _, err = run(["demo", "--customers", "20", "--db", str(junk / "x.sqlite")], capsys)
+    status, _, err = run(["demo", "--demo-size", "20", "--db", str(junk / "x.sqlite")], capsys)
     assert status == 1
     assert f"{junk}: cannot create the folder" in err
-    status, _, err = run(["demo", "--customers", "20", "--no-save", "--csv", str(junk / "d")],
+    status, _, err = run(["demo", "--demo-size", "20", "--no-save", "--csv", str(junk / "d")],
                          capsys)
     assert status == 1
     assert f"{junk / 'd'}: cannot write" in err
@@ -507,7 +508,7 @@ def test_demo_prints_every_section_and_saves_the_store(
 ) -> None:
     ds, rep = demo_300
     db = tmp_path / "demo.db"
-    status, out, err = run(["demo", "--customers", "300", "--db", str(db)], capsys)
+    status, out, err = run(["demo", "--demo-size", "300", "--db", str(db)], capsys)
     assert (status, err) == (0, "")
     sections = out.split("\n\n")
     assert sections[0].startswith("custsuccess demo: 300 customers, seed 0")
@@ -538,7 +539,7 @@ def test_demo_default_store_is_in_the_cache_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cache = tmp_path / "cache"  # XDG_CACHE_HOME, set by the _cache fixture
-    status, out, _ = run(["demo", "--customers", "60", "--seed", "1"], capsys)
+    status, out, _ = run(["demo", "--demo-size", "60", "--seed", "1"], capsys)
     assert status == 0
     db = cache / "custsuccess" / "demo.sqlite"
     assert f"Saved to {db}" in out
@@ -546,7 +547,7 @@ def test_demo_default_store_is_in_the_cache_dir(
         assert store.load().equals(generate(60, seed=1))
     # --no-save writes nothing, --csv writes the three files
     db.unlink()
-    status, out, _ = run(["demo", "--customers", "60", "--no-save", "--csv",
+    status, out, _ = run(["demo", "--demo-size", "60", "--no-save", "--csv",
                           str(cache / "csv")], capsys)
     assert status == 0
     assert not db.exists()
@@ -558,7 +559,7 @@ def test_demo_default_store_is_in_the_cache_dir(
 def test_demo_draws_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "figures"
-    status, out, err = run(["demo", "--customers", "120", "--no-save", "--plots",
+    status, out, err = run(["demo", "--demo-size", "120", "--no-save", "--plots",
                             str(folder)], capsys)
     assert (status, err) == (0, "")
     names = ["health.png", "cohorts.png", "survival.png", "mrr.png", "nps.png"]
@@ -568,7 +569,7 @@ def test_demo_draws_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(data) > 10_000, name  # a drawn figure, not an empty canvas
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    status, _, err = run(["demo", "--customers", "20", "--no-save", "--plots", str(folder)],
+    status, _, err = run(["demo", "--demo-size", "20", "--no-save", "--plots", str(folder)],
                          capsys)
     assert status == 2
     assert err == ("custsuccess: error: --plots needs matplotlib: "
@@ -576,7 +577,7 @@ def test_demo_draws_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_demo_of_zero_customers(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(["demo", "--customers", "0", "--no-save"], capsys)
+    status, out, _ = run(["demo", "--demo-size", "0", "--no-save"], capsys)
     assert status == 0
     assert "0 accounts scored" in out
     assert "NPS, 2026Q3: no answers" in out
@@ -609,7 +610,7 @@ def test_metrics_dashboard_json_equals_the_library(
     for i, p in enumerate(periods):
         assert p["customers_end"] == flow.customers_end[i]
         assert p["churn_rate"] == pytest.approx(flow.churn_rate[i])
-        assert p["retention_rate"] == pytest.approx(flow.retention_rate[i] / 100)
+        assert p["retention_rate"] == pytest.approx(flow.retention_rate[i])
         assert p["churned_mrr"] == moves.churn[i]
         assert p["closing_mrr"] == moves.closing[i]
 
@@ -817,7 +818,7 @@ def script(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
 
 def test_script_demo_score_metrics_churn_plugins(tmp_path: Path) -> None:
     db = tmp_path / "demo.sqlite"
-    run_demo = script("demo", "--customers", "200", "--seed", "5", "--db", str(db),
+    run_demo = script("demo", "--demo-size", "200", "--seed", "5", "--db", str(db),
                       "--csv", str(tmp_path))
     assert run_demo.returncode == 0, run_demo.stderr
     assert run_demo.stderr == ""  # not a terminal: no progress bar
@@ -883,7 +884,7 @@ def test_demo_rebuilds_an_unusable_cache_file(
     cache = default_store_path()
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"not a database at all" * 100)
-    assert main(["demo", "--customers", "60"]) == 0
+    assert main(["demo", "--demo-size", "60"]) == 0
     capsys.readouterr()
     with SQLiteStore(cache) as store:
         assert store.load().n_customers == 60
@@ -894,7 +895,7 @@ def test_demo_never_deletes_a_file_named_with_db(
 ) -> None:
     mine = tmp_path / "mine.sqlite"
     mine.write_bytes(b"precious, not a database" * 100)
-    assert main(["demo", "--customers", "60", "--db", str(mine)]) == 2
+    assert main(["demo", "--demo-size", "60", "--db", str(mine)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert str(mine) in err

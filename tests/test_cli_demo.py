@@ -48,7 +48,7 @@ def expected(n: int, seed: int) -> dict[str, float]:
 
 
 def test_demo_prints_the_datasets_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--customers", "300", "--no-save"]) == 0
+    assert main(["demo", "--demo-size", "300", "--no-save"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == (
         "custsuccess demo: 300 customers, seed 0, history up to 2026-10-31 00:00 UTC"
@@ -64,7 +64,7 @@ def test_demo_prints_the_datasets_figures(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_seed_changes_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--customers", "200", "--seed", "4", "--no-save"]) == 0
+    assert main(["demo", "--demo-size", "200", "--seed", "4", "--no-save"]) == 0
     got = figures(capsys.readouterr().out)
     assert got == pytest.approx(expected(200, 4))
     assert got != pytest.approx(expected(200, 5))
@@ -97,8 +97,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["demo", "--customers", "-1"], "--customers: expected a whole number >= 0, got '-1'"),
-        (["demo", "--customers", "many"], "expected a whole number >= 0, got 'many'"),
+        (["demo", "--demo-size", "-1"], "--demo-size: expected a whole number >= 0, got '-1'"),
+        (["demo", "--demo-size", "many"], "expected a whole number >= 0, got 'many'"),
         (["demo", "--seed", "1.5"], "argument --seed: expected a whole number >= 0, got '1.5'"),
         (["nosuch"], "invalid choice: 'nosuch'"),
     ],
@@ -126,7 +126,7 @@ def test_library_errors_are_one_line(
 
 def test_python_dash_m_and_the_installed_script() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "custsuccess", "demo", "--customers", "120", "--seed", "3",
+        [sys.executable, "-m", "custsuccess", "demo", "--demo-size", "120", "--seed", "3",
          "--no-save"],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
@@ -135,7 +135,7 @@ def test_python_dash_m_and_the_installed_script() -> None:
     script = Path(sys.executable).with_name("custsuccess")
     if script.exists():  # installed by `pip install -e .`
         again = subprocess.run(
-            [str(script), "demo", "--customers", "120", "--seed", "3", "--no-save"],
+            [str(script), "demo", "--demo-size", "120", "--seed", "3", "--no-save"],
             capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
         assert again.returncode == 0, again.stderr

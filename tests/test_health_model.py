@@ -313,7 +313,7 @@ def test_constructor_errors() -> None:
     with pytest.raises(ValidationError, match="poor \\(50\\) must not be above good \\(45\\)"):
         HealthModel([RecencyRule()], good=45, poor=50)
     with pytest.raises(ValidationError, match="must be a custsuccess Dataset"):
-        HealthModel([RecencyRule()]).score("not a dataset", AS_OF)  # type: ignore[arg-type]
+        HealthModel([RecencyRule()]).score("not a dataset", AS_OF)  # type: ignore[call-overload]
     with pytest.raises(ValidationError, match="as_of must be timezone-aware"):
         HealthModel([RecencyRule()]).score(small_dataset(), datetime(2024, 1, 1))
 

@@ -126,7 +126,7 @@ def test_nps_per_quarter_hand_worked() -> None:
         ds, freq="month", start="2024-01-01T00:00:00Z", end="2024-03-31T00:00:00Z"
     )
     assert monthly.score.tolist() == [100.0, 100.0, -50.0]
-    assert nps_by_period(ds).to_frame().loc["2024Q1", "nps"] == 25.0
+    assert nps_by_period(ds).to_pandas().loc["2024Q1", "nps"] == 25.0
     with pytest.raises(ValidationError, match="per_customer must be one of"):
         nps_by_period(ds, per_customer="first")  # type: ignore[arg-type]
 
@@ -257,7 +257,7 @@ def test_support_response_times_hand_worked() -> None:
         ]
     )
     r = support_response_times(ds)
-    f = r.to_frame()
+    f = r.to_pandas()
     assert f.loc["phone", "requests"] == 3
     assert f.loc["phone", "unanswered"] == 0
     assert f.loc["phone", "mean_s"] == pytest.approx((120 + 240 + 60) / 3)
@@ -287,7 +287,7 @@ def test_support_pending_requests_are_reported_not_judged() -> None:
         ]
     )
     r = support_response_times(ds)
-    f = r.to_frame()
+    f = r.to_pandas()
     # the email deadline (end of Tuesday Mar 5) is after the data's end (Mar 4 12:00)
     assert f.loc["email", "unanswered"] == 1
     assert f.loc["email", "pending"] == 1
@@ -313,7 +313,7 @@ def test_support_custom_targets_and_business_calendar() -> None:
     r = support_response_times(
         ds, calendar=cal, targets={"social": timedelta(hours=1), "phone": None}
     )
-    f = r.to_frame()
+    f = r.to_pandas()
     assert r.business_time
     assert f.loc["email", "mean_s"] == 3600.0
     assert f.loc["social", "within_target"] == 0.0  # 2 h > 1 h
@@ -321,12 +321,12 @@ def test_support_custom_targets_and_business_calendar() -> None:
     assert np.isnan(f.loc["phone", "within_target"])  # target dropped
     assert (
         support_response_times(ds, targets={"email": BusinessDays(2)})
-        .to_frame()
+        .to_pandas()
         .loc["email", "within_target"]
         == 1.0
     )
     # wall clock: Friday 16:30 -> Monday 09:30 is 65 h
-    assert support_response_times(ds).to_frame().loc["email", "mean_s"] == 65 * 3600.0
+    assert support_response_times(ds).to_pandas().loc["email", "mean_s"] == 65 * 3600.0
 
 
 def test_support_target_errors() -> None:

@@ -68,7 +68,7 @@ def test_every_builtin_metric_is_registered_and_a_metric() -> None:
 def test_every_builtin_metric_computes_on_the_demo(metric: DatasetMetric, demo: Any) -> None:
     result = compute(metric.name, demo)
     assert result is not None
-    frame = getattr(result, "to_frame", None) or getattr(result, "to_series", None)
+    frame = getattr(result, "to_pandas", None) or getattr(result, "to_series", None)
     if frame is not None:
         assert len(frame()) > 0
     elif isinstance(result, float):

@@ -138,9 +138,9 @@ def test_churn_rate_rejects_impossible_counts() -> None:
 
 
 def test_retention_rate_founding_formula() -> None:
-    # CE=110, CN=20, CS=100: ((110 - 20) / 100) x 100 = 90 %
-    assert retention_rate(110, 20, 100) == pytest.approx(90.0)
-    assert retention_rate(100, 0, 100) == 100.0
+    # CE=110, CN=20, CS=100: (110 - 20) / 100 = 0.9 (the founding text's 90 %, a fraction)
+    assert retention_rate(110, 20, 100) == pytest.approx(0.9)
+    assert retention_rate(100, 0, 100) == 1.0
     assert retention_rate(20, 20, 100) == 0.0
 
 
@@ -156,8 +156,8 @@ def test_retention_rate_errors() -> None:
 
 
 def test_churn_and_retention_agree() -> None:
-    # CS=100, 8 lost, 15 new -> CE = 107; retention 92 % = 100 % - churn 8 %
-    assert retention_rate(107, 15, 100) == pytest.approx(100 * (1 - churn_rate(8, 100, 15)))
+    # CS=100, 8 lost, 15 new -> CE = 107; retention 0.92 = 1 - churn 0.08
+    assert retention_rate(107, 15, 100) == pytest.approx(1 - churn_rate(8, 100, 15))
 
 
 # --------------------------------------------------------------------------- revenue

@@ -48,7 +48,7 @@ def test_any_channel_name_is_accepted_with_a_host_target() -> None:
     ])
     r = support_response_times(ds, targets={"sms": timedelta(hours=1)})
     assert r.channels == ("phone", "email", "chat", "social", "in_person", "sms")
-    frame = r.to_frame()
+    frame = r.to_pandas()
     assert frame.loc["sms", "requests"] == 2
     assert frame.loc["sms", "within_target"] == 0.5
     assert frame.loc["sms", "mean_s"] == pytest.approx((1800 + 7200) / 2)
@@ -104,7 +104,7 @@ def test_resolution_time_and_reopen_rate_by_hand() -> None:
         resolved("b", 1, "orphan"),                               # no request: no ticket
     ])
     r = resolution_times(ds)
-    frame = r.to_frame()
+    frame = r.to_pandas()
     assert frame.loc["email", "tickets"] == 3  # (a, t1), (a, t2), (b, t1)
     assert frame.loc["email", "resolved"] == 2
     assert frame.loc["email", "reopened"] == 1

@@ -39,8 +39,10 @@ def _target(path: str) -> Callable[..., Any]:
 class DatasetMetric:
     """A metric computed by a function ``function(dataset, **options)`` of
     :mod:`custsuccess.metrics` (a dotted path, imported on first use), optionally
-    followed by ``post(result, dataset) -> value``. ``allow_inf``: the result may hold
-    infinities (see :func:`custsuccess.plugins.check_metric_result`).
+    followed by ``post(result, dataset) -> value``. ``unit`` is the unit of a result
+    that is a single number (see :mod:`custsuccess.units`); results with fields declare
+    their own. ``allow_inf``: the result may hold infinities (see
+    :func:`custsuccess.plugins.check_metric_result`).
 
     Unknown options raise :class:`~custsuccess.errors.ValidationError` listing the
     options the function accepts.
@@ -50,6 +52,7 @@ class DatasetMetric:
     description: str
     function: str
     post: Callable[[Any, Dataset], object] | None = None
+    unit: str | None = None
     allow_inf: bool = False
 
     def options(self) -> tuple[str, ...]:
@@ -93,8 +96,10 @@ def _field(name: str) -> Callable[[Any, Dataset], object]:
 def _series(name: str, field: str) -> Callable[[Any, Dataset], object]:
     def pick(result: Any, dataset: Dataset) -> object:
         from custsuccess.metrics.periods import PeriodSeries
+        from custsuccess.units import units_of
 
-        return PeriodSeries(name, result.periods, getattr(result, field))
+        unit = units_of(result).get(field, "number")
+        return PeriodSeries(name, result.periods, getattr(result, field), unit)
 
     return pick
 
@@ -115,7 +120,7 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
     ),
     DatasetMetric(
         "retention_rate",
-        "Customer retention rate ((CE - CN) / CS) x 100 per period.",
+        "Customer retention rate (CE - CN) / CS per period (a fraction).",
         _M + "retention.customer_flow",
     ),
     DatasetMetric(
@@ -177,30 +182,35 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Customers with 2 or more purchases / customers with 1 or more.",
         _M + "engagement.engagement_of",
         _field("repeat_purchase_rate"),
+        "fraction",
     ),
     DatasetMetric(
         "referral_rate",
         "Share of customers who referred at least one customer.",
         _M + "engagement.engagement_of",
         _field("referral_rate"),
+        "fraction",
     ),
     DatasetMetric(
         "average_time_on_site",
         "Mean visit duration in seconds.",
         _M + "engagement.engagement_of",
         _field("average_time_on_site"),
+        "seconds",
     ),
     DatasetMetric(
         "pages_per_visit",
         "Page views per visit.",
         _M + "engagement.engagement_of",
         _field("pages_per_visit"),
+        "number",
     ),
     DatasetMetric(
         "cart_adds_per_customer",
         "Items added to cart per customer.",
         _M + "engagement.engagement_of",
         _field("cart_adds_per_customer"),
+        "number",
     ),
     DatasetMetric(
         "user_activity",
@@ -213,24 +223,28 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Monthly active users per account (distinct users active in the last 30 days).",
         _M + "users.user_activity",
         _field("monthly_active"),
+        "count",
     ),
     DatasetMetric(
         "dau_mau",
         "DAU/MAU per account over the last 30 days.",
         _M + "users.user_activity",
         _field("dau_mau"),
+        "fraction",
     ),
     DatasetMetric(
         "seat_utilisation",
         "Monthly active users / seats per account.",
         _M + "users.user_activity",
         _field("seat_utilisation"),
+        "fraction",
     ),
     DatasetMetric(
         "user_breadth",
         "Share of each account's known users active in the last 30 days.",
         _M + "users.user_activity",
         _field("breadth"),
+        "fraction",
     ),
     DatasetMetric(
         "champion_gone_quiet",
@@ -248,6 +262,7 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "Reopened tickets / resolved tickets, per channel.",
         _M + "service.resolution_times",
         _field("reopen_rate"),
+        "fraction",
     ),
     DatasetMetric(
         "csat",
@@ -263,6 +278,21 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "nps_migration",
         "NPS group before and after a support contact, and the service-recovery rate.",
         _M + "service.nps_migration",
+    ),
+    DatasetMetric(
+        "funnel",
+        "Stage conversion along a funnel of stages given by the host (option stages).",
+        _M + "economics.funnel_conversion",
+    ),
+    DatasetMetric(
+        "average_order_value",
+        "Average order value per month and its trend.",
+        _M + "economics.average_order_value",
+    ),
+    DatasetMetric(
+        "revenue_concentration",
+        "Share of MRR from the top 20% of paying customers.",
+        _M + "economics.revenue_concentration",
     ),
     DatasetMetric(
         "support_response_times",

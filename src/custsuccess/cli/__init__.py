@@ -23,7 +23,7 @@ Exit status: 0 success; 1 an unexpected failure (or output that cannot be writte
 as one line ``custsuccess: error: ...`` on stderr (``--debug`` shows the traceback);
 130 interrupted.
 
->>> main(["demo", "--customers", "50", "--seed", "2", "--no-save"])  # doctest: +ELLIPSIS
+>>> main(["demo", "--demo-size", "50", "--seed", "2", "--no-save"])  # doctest: +ELLIPSIS
 custsuccess demo: 50 customers, seed 2, history up to 2026-10-31 00:00 UTC
   customers                               50
   active subscriptions                   ...

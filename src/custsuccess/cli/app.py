@@ -12,8 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from custsuccess import __version__
-from custsuccess.cli import churn, demo, learn, metrics, plugins, score
-from custsuccess.cli.options import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, Command, Handler
+from custsuccess.cli import churn, demo, explain, learn, metrics, plugins, report, score
+from custsuccess.cli.options import (
+    DEFAULT_AS_OF_RULE,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    Command,
+    Handler,
+)
 from custsuccess.cli.output import OutputError
 from custsuccess.errors import CustSuccessError
 
@@ -25,8 +33,8 @@ __all__ = [
 
 
 COMMANDS: tuple[Command, ...] = (
-    demo.COMMAND, score.COMMAND, learn.LEARN, learn.BACKTEST, metrics.COMMAND, churn.COMMAND,
-    plugins.COMMAND,
+    demo.COMMAND, score.COMMAND, explain.COMMAND, report.COMMAND, learn.LEARN,
+    learn.BACKTEST, metrics.COMMAND, churn.COMMAND, plugins.COMMAND,
 )
 
 
@@ -35,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="custsuccess",
         description="Customer-success numbers for SaaS: health, churn, retention, revenue.",
-        epilog="Exit status: 0 success, 1 unexpected failure, 2 usage error or invalid input.",
+        epilog=(
+            f"The moment of every analysis is --as-of, by default {DEFAULT_AS_OF_RULE}. "
+            "Each command's options: custsuccess COMMAND --help. Exit status: 0 success "
+            "(also when the reader of the output stops early, as `| head` does), "
+            "1 unexpected failure, 2 usage error or invalid input."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true",
@@ -74,11 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("custsuccess: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # the reader went away (`custsuccess score ... | head`): stop quietly
+        # the reader went away (`custsuccess demo | head`): it has what it wanted, so stop
+        # quietly with success, as `cat` and `grep` do under a shell without SIGPIPE
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILURE
+        return EXIT_OK
     except OutputError as exc:
         if debug:
             raise

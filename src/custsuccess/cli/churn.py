@@ -79,7 +79,7 @@ def _run_churn(args: argparse.Namespace, out: TextIO) -> int:
                 keys = ["customer_id", "churned_at", "tenure_days", "reason", "mrr_lost",
                         "segment", "plan"]
                 body = [[str(r["customer_id"]), str(r["churned_at"])[:10],
-                         format_value("tenure", r["tenure_days"]), str(r["reason"]),
+                         format_value(r["tenure_days"], "days"), str(r["reason"]),
                          money(r["mrr_lost"]), str(r["segment"] or ""), str(r["plan"] or "")]
                         for r in rows]
                 print(text_table(keys, body, indent=0), file=stream)
@@ -126,7 +126,7 @@ def _run_churn(args: argparse.Namespace, out: TextIO) -> int:
         print("\nTenure at churn (days)", file=stream)
         print(text_table(["reason", "customers", "q1", "median", "q3", "mean"], [
             [str(r["reason"]), f"{r['count']:,}", *[
-                format_value("days", r[k]) for k in ("q1", "median", "q3", "mean")
+                format_value(r[k], "days") for k in ("q1", "median", "q3", "mean")
             ]] for r in tenure.to_records()
         ]), file=stream)
         print(f"\nCustomer lifetime (Kaplan-Meier, by {args.by})", file=stream)

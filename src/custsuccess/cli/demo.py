@@ -6,18 +6,29 @@ from __future__ import annotations
 import argparse
 import math
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TextIO
 
 from custsuccess.cli.options import (
+    DEFAULT_AS_OF_RULE,
     EXIT_OK,
     Command,
     UsageError,
+    default_as_of,
     default_store_path,
     non_negative_int,
 )
-from custsuccess.cli.output import OutputError, Progress, money, pct, stamp, text_table
+from custsuccess.cli.output import (
+    OutputError,
+    Progress,
+    money,
+    pct,
+    printable,
+    stamp,
+    text_table,
+)
 from custsuccess.errors import CustSuccessError
 from custsuccess.io.csvfiles import write_csv_dataset
 
@@ -34,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMAND",
+    "DEMO_SIZE",
     "AtRisk",
     "DemoReport",
     "DemoSummary",
@@ -42,6 +54,10 @@ __all__ = [
     "render_demo_report",
     "summarize",
 ]
+
+
+#: Customers ``custsuccess demo`` generates unless ``--demo-size`` says otherwise.
+DEMO_SIZE: Final = 5000
 
 
 class DemoSummary(NamedTuple):
@@ -126,6 +142,10 @@ class DemoReport(NamedTuple):
     reasons: tuple[tuple[str, int, float, float], ...]  # reason, count, share, MRR lost
     churned: int
     lifetime: KaplanMeier
+    #: Per owner (None: no owner): accounts, MRR, MRR-weighted health, MRR at risk.
+    books: tuple[tuple[str | None, int, float, float, float], ...] = ()
+    #: Renewals in the next 90 days: count, MRR renewing, of it in poor accounts.
+    renewals: tuple[int, float, float] = (0, 0.0, 0.0)
 
 
 def previous_period(as_of: np.datetime64, freq: str) -> np.datetime64:
@@ -223,6 +243,17 @@ def demo_report(
         for r, c, s, m in zip(dist.reason, dist.count, dist.share, dist.mrr_lost, strict=True)
     )
     lifetime = churn.lifetimes_from(dataset, t).kaplan_meier()
+    from custsuccess.metrics.renewals import upcoming_renewals
+
+    owned = report.by_owner(dataset.until(t))
+    books = tuple(
+        (k, int(a), float(m), float(h), float(r))
+        for k, a, m, h, r in zip(owned.keys.tolist(), owned.accounts.tolist(),
+                                 owned.mrr.tolist(), owned.health.tolist(),
+                                 owned.mrr_at_risk.tolist(), strict=True)
+    )
+    coming = upcoming_renewals(report, dataset.until(t), within_days=90)
+    renewals = (len(coming), float(coming.mrr.sum()), coming.mrr_poor)
     return DemoReport(
         as_of=t,
         tier_counts=report.tier_counts(),
@@ -242,6 +273,8 @@ def demo_report(
         reasons=reasons,
         churned=len(recent),
         lifetime=lifetime,
+        books=books,
+        renewals=renewals,
     )
 
 
@@ -258,14 +291,29 @@ def render_demo_report(report: DemoReport, *, top_reasons: int = 6) -> str:
     lines.append("")
     lines.append(f"The {len(report.at_risk)} accounts most at risk")
     for k, a in enumerate(report.at_risk, 1):
-        who = a.customer_id + (f"  {a.name}" if a.name else "")
-        facts = ", ".join(x for x in (a.segment, f"MRR {money(a.mrr)}") if x)
+        # text from the data is shown with its control characters escaped
+        who = printable(a.customer_id + (f"  {a.name}" if a.name else ""))
+        facts = printable(", ".join(x for x in (a.segment, f"MRR {money(a.mrr)}") if x))
         lines.append(f"  {k:>2}. {who} ({facts})  score {a.score:.1f}, {a.tier}")
         lines.append(
-            "      why: " + ("; ".join(a.reasons) if a.reasons else "no single rule stands out")
+            "      why: "
+            + printable("; ".join(a.reasons) if a.reasons else "no single rule stands out")
         )
-        lines.append(f"      next: {a.playbook or 'no playbook applies'}")
+        lines.append(f"      next: {printable(a.playbook or 'no playbook applies')}")
     lines.append("")
+    if report.books:
+        lines.append("Books of business (MRR-weighted health; MRR of the poor accounts at risk)")
+        lines.append(text_table(
+            ["owner", "accounts", "MRR", "health", "MRR at risk"],
+            [[owner or "(no owner)", f"{a:,}", money(m), f"{h:.1f}", money(r)]
+             for owner, a, m, h, r in report.books],
+        ))
+        count, renewing, poor = report.renewals
+        lines.append(
+            f"Renewals in the next 90 days: {count:,} contracts, MRR {money(renewing)}, "
+            f"of which {money(poor)} in poor accounts"
+        )
+        lines.append("")
     nps = report.nps
     if nps.n:
         lines.append(
@@ -281,7 +329,7 @@ def render_demo_report(report: DemoReport, *, top_reasons: int = 6) -> str:
         ["at start", "new", "lost", "at end", "churn rate", "retention rate"],
         [[f"{report.customers_start:,}", f"{report.customers_new:,}",
           f"{report.customers_lost:,}", f"{report.customers_end:,}",
-          pct(report.churn_rate, 2), pct(report.retention_rate / 100, 2)]],
+          pct(report.churn_rate, 2), pct(report.retention_rate, 2)]],
     ))
     lines.append("")
     lines.append(f"MRR movements, {report.month}")
@@ -319,9 +367,18 @@ def render_demo_report(report: DemoReport, *, top_reasons: int = 6) -> str:
 
 
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        f"The report is as of {DEFAULT_AS_OF_RULE}: the moment `custsuccess score --db PATH` "
+        "and the other commands take by default on the saved data."
+    )
     parser.add_argument(
-        "--customers", type=non_negative_int, default=5000, metavar="N",
-        help="number of customers to generate (default: 5000)",
+        "--demo-size", type=non_negative_int, default=None, metavar="N",
+        help=f"number of customers to generate (default: {DEMO_SIZE})",
+    )
+    # the old name of --demo-size: elsewhere --customers names a CSV file
+    parser.add_argument(
+        "--customers", type=non_negative_int, dest="customers_deprecated", metavar="N",
+        help=argparse.SUPPRESS,
     )
     parser.add_argument(
         "--seed", type=non_negative_int, default=0, metavar="S", help="random seed (default: 0)"
@@ -336,7 +393,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--csv", metavar="DIR",
         help="also write the dataset as customers.csv, subscriptions.csv and events.csv "
-        "in DIR (inputs for `custsuccess score --customers ...`)",
+        "in DIR (the inputs `custsuccess score --customers ...` reads)",
     )
     parser.add_argument(
         "--plots", metavar="DIR",
@@ -361,11 +418,21 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(
                 "--plots needs matplotlib: pip install 'custsuccess[plot]'"
             ) from None
-    end = to_datetime64(custsuccess.demo.DEFAULT_END, "end")
+    size = args.demo_size
+    if args.customers_deprecated is not None:
+        if size is not None:
+            raise UsageError("give --demo-size only (--customers is its old name)")
+        print("custsuccess: warning: demo --customers N is deprecated; use --demo-size N",
+              file=sys.stderr)
+        size = args.customers_deprecated
+    size = DEMO_SIZE if size is None else size
     steps = 4 + (not args.no_save) + bool(args.csv) + bool(args.plots)
-    with Progress(steps, expected_seconds=args.customers / 2500) as progress:
+    with Progress(steps, expected_seconds=size / 2500) as progress:
         progress.step("generating the demo data")
-        dataset = custsuccess.demo.generate(args.customers, args.seed)
+        dataset = custsuccess.demo.generate(size, args.seed)
+        # the moment every command takes by default, so `score --db` agrees with this report
+        end = default_as_of(dataset) if len(dataset.customer_ids) else to_datetime64(
+            custsuccess.demo.DEFAULT_END, "end")
         summary = summarize(dataset.until(end - 1))
         registry = Registry.default()
         records = churn.records(dataset, end, registry=registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TextIO
 
 from custsuccess.cli.options import (
     EXIT_OK,
@@ -42,6 +42,16 @@ __all__ = [
 
 
 _SPAN_DAYS: Final = {"month": 31, "quarter": 92, "year": 366}
+
+#: The unit of each dashboard column (see :mod:`custsuccess.units`).
+DASHBOARD_UNITS: Final[dict[str, str]] = {
+    "customers_start": "count", "new_customers": "count", "lost_customers": "count",
+    "customers_end": "count", "churn_rate": "fraction", "retention_rate": "fraction",
+    "opening_mrr": "money", "new_mrr": "money", "expansion_mrr": "money",
+    "reactivation_mrr": "money", "contraction_mrr": "money", "churned_mrr": "money",
+    "closing_mrr": "money", "grr": "fraction", "nrr": "fraction", "arpa": "money",
+    "nps": "points", "nps_answers": "count",
+}
 
 
 def _configure_metrics(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +109,7 @@ def _dashboard(dataset: Dataset, as_of: np.datetime64, freq: str, n: int) -> tup
         rows.append([
             label, int(flow.customers_start[i]), int(flow.new[i]), int(flow.lost[i]),
             int(flow.customers_end[i]), float(flow.churn_rate[i]),
-            float(flow.retention_rate[i]) / 100, float(m.opening[i]), float(m.new[i]),
+            float(flow.retention_rate[i]), float(m.opening[i]), float(m.new[i]),
             float(m.expansion[i]), float(m.reactivation[i]), float(m.contraction[i]),
             float(m.churn[i]), float(m.closing[i]), float(rates.grr[i]), float(rates.nrr[i]),
             float(series.arpa[i]), float(nps.score[i]), int(nps.n[i]),
@@ -115,6 +125,7 @@ def _run_metrics(args: argparse.Namespace, out: TextIO) -> int:
     from custsuccess.plugins import Registry
 
     options = dict(_key_value(o) for o in args.option)
+    scalar_units: dict[str, str | None]
     if options and not args.names:
         raise UsageError("--option applies to named metrics: give their NAMEs")
     with Progress(2, expected_seconds=source_seconds(args)) as progress:
@@ -123,7 +134,7 @@ def _run_metrics(args: argparse.Namespace, out: TextIO) -> int:
         progress.step("computing metrics")
         if not args.names:
             headers, rows, running = _dashboard(dataset, as_of, args.freq, args.periods)
-            results = None
+            results, scalar_units = None, {}
         else:
             from custsuccess.metrics import compute
 
@@ -132,11 +143,15 @@ def _run_metrics(args: argparse.Namespace, out: TextIO) -> int:
             results = {
                 name: compute(name, view, registry=registry, **options) for name in args.names
             }
+            known = registry.metrics()
+            scalar_units = {
+                name: getattr(known[name].value, "unit", None) for name in args.names
+            }
     with open_output(args.out) as stream:
         if results is None:
             _print_dashboard(stream, args.format, as_of, headers, rows, running)
         else:
-            _print_named(stream, args.format, as_of, results)
+            _print_named(stream, args.format, as_of, results, scalar_units)
     return EXIT_OK
 
 
@@ -162,6 +177,7 @@ def _print_dashboard(
         write_json(stream, clean({
             "as_of": iso(as_of), "running": running,
             "periods": [dict(zip(headers, r, strict=True)) for r in rows],
+            "units": DASHBOARD_UNITS,
         }))
         return
     index = {h: j for j, h in enumerate(headers)}
@@ -177,22 +193,32 @@ def _print_dashboard(
     for title, names in groups:
         print(f"\n{title}", file=stream)
         short = [n.replace("_customers", "").replace("_mrr", "") for n in names]
-        body = [[label, *[format_value(n, r[index[n]]) for n in names]]
+        body = [[label, *[format_value(r[index[n]], DASHBOARD_UNITS[n]) for n in names]]
                 for label, r in zip(labels, rows, strict=True)]
         print(text_table(["period", *short], body), file=stream)
     if running:
         print(f"\n* still running at {stamp(as_of)}: figures to date", file=stream)
 
 
-def _result_table(result: Any) -> tuple[list[str], list[list[Any]], dict[str, Any]] | None:
-    """A registered metric's result as (headers, rows, scalar facts), or None for a
-    plain number. Rows are periods (``periods.labels``) or channels; columns are the
-    one-dimensional arrays of that length."""
+class _ResultTable(NamedTuple):
+    headers: list[str]
+    rows: list[list[Any]]
+    facts: dict[str, Any]
+    units: dict[str, str]  # of headers and facts, as the result declares them
+
+
+def _result_table(result: Any) -> _ResultTable | None:
+    """A registered metric's result as a table (headers, rows, scalar facts and their
+    declared units), or None for a plain number. Rows are periods (``periods.labels``)
+    or channels; columns are the one-dimensional arrays of that length."""
     import attrs
     import numpy as np
 
+    from custsuccess.units import units_of
+
     if not attrs.has(type(result)):
         return None
+    declared = units_of(result)
     fields = {f.name: getattr(result, f.name) for f in attrs.fields(type(result))}
     labels: Sequence[str] | None = None
     label_name = "row"
@@ -213,15 +239,21 @@ def _result_table(result: Any) -> tuple[list[str], list[list[Any]], dict[str, An
                 for j in range(value.shape[1]):  # cohort matrices: one column per offset
                     headers.append(f"{name}[{j}]")
                     columns.append(value[:, j].tolist())
+                    if name in declared:
+                        declared[f"{name}[{j}]"] = declared[name]
         elif isinstance(value, (str, int, float, bool)) or value is None:
             facts[name] = value
+    units = {h: declared[h] for h in [*headers, *facts] if h in declared}
     if labels is None:
-        return [], [], facts
+        return _ResultTable([], [], facts, units)
     rows = [[label, *(c[i] for c in columns)] for i, label in enumerate(labels)]
-    return headers, rows, facts
+    return _ResultTable(headers, rows, facts, units)
 
 
-def _print_named(stream: TextIO, fmt: str, as_of: np.datetime64, results: dict[str, Any]) -> None:
+def _print_named(
+    stream: TextIO, fmt: str, as_of: np.datetime64, results: dict[str, Any],
+    scalar_units: dict[str, str | None],
+) -> None:
     tables = {name: _result_table(value) for name, value in results.items()}
     if fmt == "json":
         payload: dict[str, Any] = {"as_of": iso(as_of), "metrics": {}}
@@ -230,10 +262,12 @@ def _print_named(stream: TextIO, fmt: str, as_of: np.datetime64, results: dict[s
             if table is None:
                 payload["metrics"][name] = value
             else:
-                headers, rows, facts = table
+                headers, rows, facts, units = table
                 entry = dict(facts)
                 if headers:
                     entry["rows"] = [dict(zip(headers, r, strict=True)) for r in rows]
+                if units:
+                    entry["units"] = units
                 payload["metrics"][name] = entry
         write_json(stream, clean(payload))
         return
@@ -245,7 +279,7 @@ def _print_named(stream: TextIO, fmt: str, as_of: np.datetime64, results: dict[s
             if table is None:
                 body.append([name, "", "value", json_value(value)])
                 continue
-            headers, rows, facts = table
+            headers, rows, facts, _ = table
             body += [[name, "", k, v] for k, v in facts.items()]
             for r in rows:
                 body += [[name, r[0], h, json_value(v)] for h, v in zip(headers[1:], r[1:],
@@ -256,14 +290,15 @@ def _print_named(stream: TextIO, fmt: str, as_of: np.datetime64, results: dict[s
     for name, value in results.items():
         table = tables[name]
         if table is None:
-            print(f"\n{name}: {format_value(name, json_value(value))}", file=stream)
+            unit = scalar_units.get(name)
+            print(f"\n{name}: {format_value(json_value(value), unit)}", file=stream)
             continue
-        headers, rows, facts = table
+        headers, rows, facts, units = table
         print(f"\n{name}", file=stream)
         for k, v in facts.items():
-            print(f"  {k}: {format_value(k, v)}", file=stream)
+            print(f"  {k}: {format_value(v, units.get(k))}", file=stream)
         if headers:
-            body_rows = [[str(r[0]), *[format_value(h, json_value(v)) for h, v in
+            body_rows = [[str(r[0]), *[format_value(json_value(v), units.get(h)) for h, v in
                                        zip(headers[1:], r[1:], strict=True)]] for r in rows]
             print(text_table(headers, body_rows), file=stream)
 

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple, TextIO
 
 from custsuccess.errors import CustSuccessError, ValidationError
-from custsuccess.io.csvfiles import InputError, parse_moment, read_csv_dataset
+from custsuccess.io.csvfiles import CSV_COLUMNS, InputError, parse_moment, read_csv_dataset
 
 if TYPE_CHECKING:
     import numpy as np
 
     from custsuccess.dataset import Dataset
+    from custsuccess.health import HealthModel
+    from custsuccess.plugins import Registry
 
 __all__ = [
+    "DEFAULT_AS_OF_RULE",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_INVALID",
@@ -28,9 +31,13 @@ __all__ = [
     "Command",
     "Handler",
     "UsageError",
+    "add_config",
     "add_output",
     "add_source",
+    "csv_columns_help",
+    "default_as_of",
     "default_store_path",
+    "health_model",
     "latest_moment",
     "load",
     "moment_arg",
@@ -84,10 +91,24 @@ def default_store_path() -> Path:
     return base / "demo.sqlite"
 
 
+def csv_columns_help() -> str:
+    """The columns of each CSV input file, as ``--help`` lists them."""
+    lines = ["CSV files (UTF-8, a header row; times ISO 8601 with Z or an offset, or dates):"]
+    for table, (required, optional) in CSV_COLUMNS.items():
+        extra = "any other column: a customer attribute" if table == "customers" else (
+            "any other column: a text property" if table == "events" else "")
+        rest = ", ".join([*optional, *([extra] if extra else [])])
+        lines.append(f"  {table}: {', '.join(required)}" + (f" (optional: {rest})" if rest else ""))
+    return "\n".join(lines)
+
+
 def add_source(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = csv_columns_help()
     group = parser.add_argument_group(
-        "data", "read the data from CSV files (columns in docs/cli.md), from the sources a "
-        "TOML file names (any export, with mappings: docs/data.md) or from a store"
+        "data", "read the data from CSV files (their columns are listed below), from the "
+        "sources a TOML file names (any export, with mappings: see the documentation's "
+        "'Bring your own data' page) or from a store"
     )
     group.add_argument("--customers", metavar="CSV", help="customers file (required with CSV)")
     group.add_argument("--subscriptions", metavar="CSV", help="subscriptions file")
@@ -95,13 +116,55 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--db", metavar="PATH", help="a SQLite store (custsuccess demo makes one)")
     group.add_argument(
         "--sources", metavar="TOML",
-        help="a sources file: files, folders, SQL queries and their mappings (docs/data.md)",
+        help="a sources file (TOML): files, folders, SQL queries and their mappings (the "
+        "documentation's 'Bring your own data' page; examples ship in custsuccess/mappings)",
     )
     parser.add_argument(
         "--as-of", type=moment_arg, metavar="DATE",
         help="the moment of the analysis: 2024-03-31 (midnight UTC) or 2024-03-31T12:00Z "
-        "(default: the latest moment in the data)",
+        f"(default: {DEFAULT_AS_OF_RULE})",
     )
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="TOML",
+        help="health model settings in TOML: rule weights, tier thresholds, rule parameters "
+        "(default: every installed rule at its default weight)",
+    )
+
+
+def health_model(config: str | None, registry: Registry) -> HealthModel:
+    """The health model of ``--config`` (a TOML file), else the default model."""
+    from custsuccess.health import HealthModel
+
+    if config is None:
+        return HealthModel.default(registry)
+    if not Path(config).is_file():
+        raise InputError(f"{config}: no such health config file")
+    return HealthModel.from_toml(config, registry=registry)
+
+
+#: The rule for the moment of the analysis when ``--as-of`` is not given, the same for
+#: every command (and the demo).
+DEFAULT_AS_OF_RULE: Final = (
+    "midnight UTC at or after the last moment the data records (its latest signup, event, "
+    "subscription start or end), so every command, demo included, reads the same data "
+    "the same way"
+)
+
+
+def default_as_of(dataset: Dataset) -> np.datetime64:
+    """The moment of the analysis when none is given: :data:`DEFAULT_AS_OF_RULE`."""
+    import numpy as np
+
+    latest = latest_moment(dataset)
+    day = latest.astype("datetime64[D]")
+    start: np.datetime64 = day.astype("datetime64[us]")
+    if start == latest:
+        return start
+    end: np.datetime64 = (day + np.timedelta64(1, "D")).astype("datetime64[us]")
+    return end
 
 
 def latest_moment(dataset: Dataset) -> np.datetime64:
@@ -154,7 +217,7 @@ def load(args: argparse.Namespace) -> tuple[Dataset, np.datetime64]:
     else:
         raise UsageError("no data: give --customers CSV (with --subscriptions and --events) "
                           "or --db PATH")
-    as_of = args.as_of if args.as_of is not None else latest_moment(dataset)
+    as_of = args.as_of if args.as_of is not None else default_as_of(dataset)
     return dataset, as_of
 
 

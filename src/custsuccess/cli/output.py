@@ -29,6 +29,7 @@ __all__ = [
     "neutralize",
     "open_output",
     "pct",
+    "printable",
     "stamp",
     "text_table",
     "write_csv",
@@ -57,8 +58,28 @@ def money(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:,.0f}"
 
 
+# C0 and C1 control characters (escape sequences, carriage returns, newlines, tabs),
+# DEL, and the Unicode bidirectional overrides and isolates that reorder what is shown
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe to show on a terminal: each control character (an escape sequence's
+    ESC, a carriage return, a newline, a bidirectional override ...) is shown as its
+    escape code instead of acting on the terminal. For human output only: JSON and CSV
+    keep the data as it is.
+
+    >>> print(printable("acme\x1b[31m red\r\n"))
+    acme\x1b[31m red\r\n
+    """
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, indent: int = 2) -> str:
-    """Aligned columns: text left, numbers (cells starting with a digit, sign or n/a) right."""
+    """Aligned columns: text left, numbers (cells starting with a digit, sign or n/a) right.
+    Control characters in cells are shown escaped (:func:`printable`)."""
+    headers = [printable(h) for h in headers]
+    rows = [[printable(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -203,17 +224,22 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def format_value(header: str, value: Any) -> str:
+def format_value(value: Any, unit: str | None = None) -> str:
+    """A value for people, by its declared unit (:mod:`custsuccess.units`): a
+    ``fraction`` in percent, ``money`` with thousands separators and no decimals,
+    anything else as a plain number. Never guessed from a column's name."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if isinstance(value, float):
-        if header.endswith(("_rate", "grr", "nrr", "churn")) or header in ("share",):
-            return pct(value)
-        if "mrr" in header or header == "arpa" or header.startswith("mrr"):
-            return money(value)
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, (int, float)):
+        if unit == "fraction":
+            return pct(float(value))
+        if unit == "money":
+            return money(float(value))
+        if isinstance(value, int):
+            return f"{value:,}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
     return str(value)

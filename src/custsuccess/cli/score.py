@@ -6,14 +6,15 @@ import argparse
 import math
 import sys
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
 from custsuccess.cli.options import (
     EXIT_OK,
     Command,
+    add_config,
     add_output,
     add_source,
+    health_model,
     load,
     non_negative_int,
     source_seconds,
@@ -28,10 +29,8 @@ from custsuccess.cli.output import (
     write_csv,
     write_json,
 )
-from custsuccess.io.csvfiles import InputError
 
 if TYPE_CHECKING:
-
     from custsuccess.health.report import HealthReport
 
 __all__ = [
@@ -41,10 +40,7 @@ __all__ = [
 
 def _configure_score(parser: argparse.ArgumentParser) -> None:
     add_source(parser)
-    parser.add_argument(
-        "--config", metavar="TOML",
-        help="health model settings: weights, tiers, rule parameters (docs/health.md)",
-    )
+    add_config(parser)
     parser.add_argument(
         "--at-risk", type=non_negative_int, metavar="N",
         help="only the N accounts with the lowest scores, lowest first",
@@ -85,7 +81,6 @@ def _main_reason_column(report: HealthReport) -> list[str | None]:
 def _run_score(args: argparse.Namespace, out: TextIO) -> int:
     import numpy as np
 
-    from custsuccess.health import HealthModel
     from custsuccess.io.quality import BlindModelWarning
     from custsuccess.plugins import Registry
 
@@ -93,13 +88,7 @@ def _run_score(args: argparse.Namespace, out: TextIO) -> int:
         progress.step("reading the data")
         dataset, as_of = load(args)
         progress.step("scoring")
-        registry = Registry.default()
-        if args.config:
-            if not Path(args.config).is_file():
-                raise InputError(f"{args.config}: no such health config file")
-            model = HealthModel.from_toml(args.config, registry=registry)
-        else:
-            model = HealthModel.default(registry)
+        model = health_model(args.config, Registry.default())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BlindModelWarning)
             report = model.score(dataset, as_of, include_churned=args.include_churned)

@@ -423,6 +423,19 @@ class Fitter:
             )
         return model
 
+    def _repr_html_(self) -> str:
+        """Notebooks: the fitted parameters with their standard errors, as a table."""
+        from custsuccess._html import cell, table
+
+        name = type(self).__name__
+        if self._fit is None:
+            return table(f"{name}: not fitted", [], [])
+        fit = self._fit
+        rows = [[cell(k), cell(float(v)), cell(float(fit.standard_errors.get(k, math.nan)))]
+                for k, v in fit.params.items()]
+        return table(f"{name}, fitted on {fit.n_observations:g} observations",
+                     ["parameter", "estimate", "standard error"], rows)
+
     def __repr__(self) -> str:
         name = type(self).__name__
         if self._fit is None:

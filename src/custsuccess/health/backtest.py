@@ -171,6 +171,23 @@ class BacktestResult:
             out["per_date"] = [r.to_dict() for r in self.per_date]
         return out
 
+    def _repr_html_(self) -> str:
+        """Notebooks: the backtest's figures and the churn per tier, as tables."""
+        from custsuccess._html import cell, table
+
+        figures = [
+            ["as of", cell(str(self.as_of) + "Z")], ["horizon (days)", cell(self.horizon_days)],
+            ["accounts", cell(self.n_accounts)], ["churned", cell(self.n_churned)],
+            ["churn rate", cell(self.churn_rate, "fraction")], ["ROC AUC", cell(self.auc)],
+            ["lift poor/good", cell(self.lift)], ["top-decile lift", cell(self.top_decile_lift)],
+        ]
+        if not math.isnan(self.brier):
+            figures.append(["Brier score", cell(self.brier)])
+        tiers = [[t, cell(int(v["accounts"])), cell(int(v["churned"])),
+                  cell(float(v["churn_rate"]), "fraction")] for t, v in self.tiers.items()]
+        return (table("Backtest", ["figure", "value"], figures)
+                + table("Churn per tier", ["tier", "accounts", "churned", "churn rate"], tiers))
+
     def __str__(self) -> str:
         when = (
             f"{len(self.per_date)} dates {self.per_date[0].as_of}Z .. {self.as_of}Z (pooled)"

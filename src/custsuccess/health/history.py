@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.errors import ValidationError
 from custsuccess.health.report import TIERS, HealthReport, tier_names
 from custsuccess.typing import TierChange
@@ -73,7 +74,9 @@ class HistorySummary:
     def __len__(self) -> int:
         return len(self.customer_ids)
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         from custsuccess.metrics._frame import to_frame
 
         names = ("as_of", "score", "tier", "change_30", "change_90", "days_in_tier",

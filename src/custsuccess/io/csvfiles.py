@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -80,39 +81,89 @@ _NUMBER_COLUMNS: Final = {("subscriptions", "mrr"), ("events", "value")}
 class _CsvTable(NamedTuple):
     path: str
     columns: dict[str, Any]
-    rows: list[int]  # the spreadsheet row number of each record (the header is row 1)
+    rows: Any  # int64 array: the spreadsheet row number of each record (header: row 1)
+
+
+#: The longest line a CSV file may have, in characters: longer is not a file of records
+#: (a binary file, or a device such as /dev/zero that never ends a line).
+MAX_LINE: Final = 1 << 20
+#: Records converted to arrays at a time: memory holds one chunk of text, not the file.
+_CHUNK: Final = 1 << 16
 
 
 def _where(path: str, row: int, column: str | None = None) -> str:
     return f"{path}, row {row}" + (f", column {column!r}" if column else "")
 
 
-def _read_rows(path: str, table: str) -> tuple[list[str], list[list[str]]]:
+def _lines(handle: Any, path: str, table: str) -> Iterator[str]:
+    """The lines of ``handle``, each at most :data:`MAX_LINE` characters, so a file
+    without line ends (or endless, like /dev/zero) fails fast instead of filling memory."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE)
+        if not line:
+            return
+        number += 1
+        if "\x00" in line:
+            raise InputError(
+                f"{path}, line {number}: NUL bytes: the {table} file is not CSV text "
+                "(a binary file or a device?)"
+            )
+        if len(line) >= MAX_LINE and not line.endswith(("\n", "\r")):
+            raise InputError(
+                f"{path}, line {number}: longer than {MAX_LINE:,} characters: the {table} "
+                "file is not CSV records (a binary file or a device?)"
+            )
+        yield line
+
+
+def _read_table(path: str, table: str) -> _CsvTable:
+    """Read ``path`` a chunk of records at a time, each chunk converted to arrays (times,
+    numbers, text) before the next is read."""
+    import numpy as np
+
     try:
         handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"{path}: cannot read the {table} file: {exc.strerror or exc}") from None
     with handle:
-        reader = csv.reader(handle, strict=True)
+        reader = csv.reader(_lines(handle, path, table), strict=True)
         try:
-            header = next(reader, None)
-            if header is None:
+            first = next(reader, None)
+            if first is None:
                 raise InputError(f"{path}: the {table} file is empty (expected a header row)")
-            rows = list(reader)
+            header = _check_header([h.strip() for h in first], path, table)
+            chunks: list[tuple[Any, dict[str, Any]]] = []
+            record = 0
+            while True:
+                rows = list(itertools.islice(reader, _CHUNK))
+                if not rows:
+                    break
+                chunks.append(_convert(rows, record, header, path, table))
+                record += len(rows)
         except csv.Error as exc:
             raise InputError(
                 f"{_where(path, reader.line_num)}: not valid CSV: {exc}"
             ) from None
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return [h.strip() for h in header], rows
-
-
-def _read_table(path: str, table: str) -> _CsvTable:
-    import numpy as np
-
-    header, rows = _read_rows(path, table)
+    if not chunks:
+        chunks.append(_convert([], 0, header, path, table))
+    numbers = np.concatenate([c[0] for c in chunks])
+    columns = {
+        name: chunks[0][1][name] if len(chunks) == 1
+        else np.concatenate([c[1][name] for c in chunks])
+        for name in header
+    }
     required, optional = CSV_COLUMNS[table]
+    for name in header:  # extra customer columns: typed once the whole column is read
+        if table == "customers" and name not in required and name not in optional:
+            columns[name] = _attribute(columns[name])
+    return _CsvTable(path, columns, numbers)
+
+
+def _check_header(header: list[str], path: str, table: str) -> list[str]:
+    required, _ = CSV_COLUMNS[table]
     seen: set[str] = set()
     for j, name in enumerate(header):
         if not name:
@@ -126,10 +177,20 @@ def _read_table(path: str, table: str) -> _CsvTable:
             f"{_where(path, 1)}: missing column(s) {', '.join(map(repr, missing))} "
             f"(required: {', '.join(required)}; found: {', '.join(header) or 'none'})"
         )
+    return header
+
+
+def _convert(
+    rows: list[list[str]], first: int, header: list[str], path: str, table: str
+) -> tuple[Any, dict[str, Any]]:
+    """Records ``first``, ``first + 1``, ... as (spreadsheet row numbers, columns)."""
+    import numpy as np
+
+    required, optional = CSV_COLUMNS[table]
     width = len(header)
     numbers: list[int] = []
     kept: list[list[str]] = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows, first):
         if not any(cell.strip() for cell in row):
             continue  # a blank line, or a row of empty cells: skipped
         if len(row) != width:
@@ -152,13 +213,12 @@ def _read_table(path: str, table: str) -> _CsvTable:
             columns[name] = _parse_times(cells, path, name, numbers)
         elif (table, name) in _NUMBER_COLUMNS:
             columns[name] = _parse_numbers(cells, path, name, numbers)
-        elif table == "customers" and name not in required and name not in optional:
-            columns[name] = _attribute(cells)
-        elif name in required:
+        elif name in required or (table == "customers" and name not in optional):
+            # required text, and extra customer columns (typed once all chunks are read)
             columns[name] = np.array(cells, dtype=np.str_) if cells else np.empty(0, "U1")
         else:
             columns[name] = np.array([c or None for c in cells], dtype=object)
-    return _CsvTable(path, columns, numbers)
+    return np.array(numbers, dtype=np.int64), columns
 
 
 def _parse_times(
@@ -228,18 +288,17 @@ def _parse_numbers(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _attribute(cells: list[str]) -> npt.NDArray[Any]:
+def _attribute(text: npt.NDArray[np.str_]) -> npt.NDArray[Any]:
     """An extra customer column: whole numbers (int64) when every cell is one, else
     numbers (float64, empty cells NaN) when every non-empty cell is one, else text."""
     import numpy as np
 
-    text = np.array(cells, dtype=np.str_) if cells else np.empty(0, "U1")
     with contextlib.suppress(ValueError, OverflowError):
         return text.astype(np.int64)
     try:
         return np.where(text == "", "nan", text).astype(np.float64)
     except ValueError:
-        return np.array([c or None for c in cells], dtype=object)
+        return np.array([c or None for c in text.tolist()], dtype=object)
 
 
 def write_csv_dataset(dataset: Dataset, folder: str | os.PathLike[str]) -> list[Path]:

@@ -7,7 +7,7 @@ Two kinds of function live here:
   ``np.asarray``): validated up front, keyword-only options, a float or a small frozen
   result;
 * dataset-level functions that read a :class:`~custsuccess.dataset.Dataset` with
-  whole-array numpy code and return per-period results with a ``to_frame()`` method.
+  whole-array numpy code and return per-period results with a ``to_pandas()`` method.
 
 Every metric is also a plugin on the ``register_metrics`` hook
 (:mod:`custsuccess.builtins.metrics`), computable by name with :func:`compute`.

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -88,7 +89,9 @@ class Rollup:
             "mrr_at_risk": float(self.mrr_at_risk[i]),
         }
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by the group key."""
         names = ("accounts", "good", "average", "poor", "unscored", "mrr", "health",
                  "mrr_at_risk")

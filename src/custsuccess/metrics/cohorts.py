@@ -15,12 +15,14 @@ Cells after the last period are not observed: counts 0, rates NaN, ``observed`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._validate import choice
@@ -40,6 +42,15 @@ IntArray = npt.NDArray[np.int64]
 class CohortRetention:
     """Cohort x offset matrices (shape ``(len(periods), len(periods))``); see the module."""
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "size": "count",
+        "customers": "count",
+        "customer_rate": "fraction",
+        "mrr": "money",
+        "mrr_rate": "fraction",
+    }
+
     periods: Periods
     cohort_by: str
     size: IntArray
@@ -52,7 +63,10 @@ class CohortRetention:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self, value: str = "customer_rate") -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self, value: str = "customer_rate") -> Any:
         """One matrix (``customer_rate``, ``customers``, ``mrr`` or ``mrr_rate``) as a
         pandas DataFrame: cohorts as rows, offsets as columns; unobserved cells NaN."""
         from custsuccess.metrics._frame import to_frame
@@ -121,7 +135,7 @@ def cohort_retention(
     ...      Subscription("s2", "b", "pro", 50.0, "USD", t(1, 9), t(2, 20)),
     ...      Subscription("s3", "c", "pro", 30.0, "USD", t(2, 4))])
     >>> r = cohort_retention(ds, end="2024-03-15T00:00:00Z")
-    >>> r.to_frame()
+    >>> r.to_pandas()
              size    0    1    2
     cohort
     2024-01     2  1.0  0.5  0.5

@@ -13,13 +13,14 @@ purchases).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -169,6 +170,17 @@ class EmailRates:
     ``click_to_open_rate = clicked / opened`` (clicks per open). NaN when the base is 0.
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "open_rate": "fraction",
+        "click_through_rate": "fraction",
+        "click_to_open_rate": "fraction",
+        "sent": "count",
+        "delivered": "count",
+        "opened": "count",
+        "clicked": "count",
+    }
+
     open_rate: float
     click_through_rate: float
     click_to_open_rate: float
@@ -292,6 +304,14 @@ class Stickiness:
     period's observed days), ``mau`` (distinct active customers in the period) and
     ``stickiness = dau / mau`` (NaN when nobody was active)."""
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "dau": "number",
+        "mau": "count",
+        "stickiness": "fraction",
+        "days": "days",
+    }
+
     periods: Periods
     dau: FloatArray
     mau: IntArray
@@ -301,7 +321,10 @@ class Stickiness:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {"dau": self.dau, "mau": self.mau, "stickiness": self.stickiness, "days": self.days},
@@ -403,6 +426,16 @@ def _distinct_sorted(key: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
 @attrs.frozen(slots=True)
 class EngagementSummary:
     """Engagement of a dataset's customers over its window (see :func:`engagement_of`)."""
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "customers": "count",
+        "average_time_on_site": "seconds",
+        "pages_per_visit": "number",
+        "cart_adds_per_customer": "number",
+        "repeat_purchase_rate": "fraction",
+        "referral_rate": "fraction",
+    }
 
     customers: int
     average_time_on_site: float

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -73,7 +74,9 @@ class LifecycleStages:
         code = int(self.code[i])
         return None if code < 0 else STAGES[code]
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by customer id, with the ``stage`` column."""
         return to_frame({"stage": self.stage}, self.customer_ids.tolist(), "customer_id")
 

@@ -8,12 +8,14 @@ suggests surveying every quarter (hence ``freq="quarter"`` by default per period
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -36,6 +38,15 @@ class NpsResult:
 
     ``score`` is in points, -100 to 100, and NaN when there are no answers (``n == 0``).
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "score": "points",
+        "promoters": "count",
+        "passives": "count",
+        "detractors": "count",
+        "n": "count",
+    }
 
     score: float
     promoters: int
@@ -119,6 +130,15 @@ class NpsByPeriod:
     ``score`` is NaN for a period without answers (its ``n`` is 0).
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "score": "points",
+        "promoters": "count",
+        "passives": "count",
+        "detractors": "count",
+        "n": "count",
+    }
+
     periods: Periods
     score: FloatArray
     promoters: IntArray
@@ -138,7 +158,10 @@ class NpsByPeriod:
             int(self.n[i]),
         )
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {

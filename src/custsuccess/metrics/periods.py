@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html
 from custsuccess.dataset import to_datetime64
 from custsuccess.errors import ValidationError
 
@@ -281,14 +282,22 @@ def resolve_periods(
 @attrs.frozen(slots=True, eq=False)
 class PeriodSeries:
     """One number per period: ``values[i]`` belongs to ``periods[i]`` (NaN: undefined
-    there, as the metric documents)."""
+    there, as the metric documents), in ``unit`` (one of :data:`custsuccess.units.UNITS`)."""
 
     name: str
     periods: Periods
     values: npt.NDArray[np.float64]
+    unit: str = "number"
+
+    _repr_html_ = result_html
 
     def __len__(self) -> int:
         return len(self.periods)
+
+    @property
+    def units(self) -> dict[str, str]:
+        """The unit of ``values`` (see :mod:`custsuccess.units`)."""
+        return {"values": self.unit}
 
     def to_series(self) -> Any:
         """A pandas Series indexed by period label (needs pandas)."""

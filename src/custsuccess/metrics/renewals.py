@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.metrics.accounts import report_dataset
@@ -78,7 +79,9 @@ class RenewalGroups:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by the group key."""
         return to_frame(
             {"renewals": self.renewals, "mrr": self.mrr, "mrr_poor": self.mrr_poor,
@@ -135,10 +138,11 @@ class Renewals:
         return self._group("segment", self.segment)
 
     def _group(self, by: str, column: npt.NDArray[np.object_]) -> RenewalGroups:
-        labels = ["\x00" if v is None else str(v) for v in column.tolist()]
+        # owners and segments are non-empty names: "" stands for "none" (it sorts first)
+        labels = ["" if v is None else str(v) for v in column.tolist()]
         present, groups = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
         groups = groups.reshape(-1)
-        keys = np.array([None if k == "\x00" else str(k) for k in present.tolist()], dtype=object)
+        keys = np.array([None if k == "" else str(k) for k in present.tolist()], dtype=object)
         if keys.size and keys[0] is None:  # the group without a value last
             keys = np.concatenate([keys[1:], keys[:1]])
             groups = np.where(groups == 0, keys.size - 1, groups - 1)
@@ -157,7 +161,9 @@ class Renewals:
             revenue_at_risk=total(self.revenue_at_risk),
         )
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame, one row per renewal, indexed by subscription id."""
         names = ("customer_ids", "renews_at", "days_to_renewal", "auto_renew", "mrr",
                  "amount", "score", "tier", "owner", "segment", "churn_probability",

@@ -3,7 +3,9 @@
 * :func:`churn_rate` has two forms, picked by ``method``: the conventional
   ``lost / customers at start`` (default) and the founding text's
   ``lost / (new + existing)`` (BusinessNewsDaily, "Tips to reduce customer churn").
-* :func:`retention_rate` is ``((CE - CN) / CS) x 100`` ("Making customers happy").
+* :func:`retention_rate` is ``(CE - CN) / CS`` ("Making customers happy" writes it
+  ``x 100``: the same number in percent; rates here are fractions, see
+  :mod:`custsuccess.units`).
 * :func:`customer_flow` counts, per period of a dataset, the paying customers at the start
   and end, the new (and reactivated) ones and the lost ones, and applies both formulas.
 
@@ -14,12 +16,14 @@ opening instant and not at its closing one, so ``CE = CS - lost + CN`` exactly.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -103,16 +107,17 @@ def churn_rate(
 
 
 def retention_rate(customers_end: int, new_customers: int, customers_start: int) -> float:
-    """Customer retention rate in percent: ``((CE - CN) / CS) x 100``.
+    """Customer retention rate as a fraction: ``(CE - CN) / CS``.
 
     CE: customers at the end of the period; CN: new customers acquired during it; CS:
-    customers at its start ("Making customers happy"). In [0, 100] for consistent counts.
+    customers at its start ("Making customers happy", which shows it ``x 100``, in
+    percent: :func:`custsuccess.units.as_percent`). In [0, 1] for consistent counts.
 
     Raises ValidationError when ``customers_start`` is 0 or when ``CE - CN`` is negative
     or above ``CS`` (counts that cannot describe one period).
 
-    >>> retention_rate(110, 20, 100)  # (110 - 20) / 100 * 100
-    90.0
+    >>> retention_rate(110, 20, 100)  # (110 - 20) / 100
+    0.9
     """
     ce = as_count(customers_end, "customers_end")
     cn = as_count(new_customers, "new_customers")
@@ -127,7 +132,7 @@ def retention_rate(customers_end: int, new_customers: int, customers_start: int)
             f"customers_end - new_customers = {kept} must be between 0 and customers_start "
             f"({cs}): the customers kept from the start"
         )
-    return kept / cs * 100.0
+    return kept / cs
 
 
 def annual_churn_rate(monthly_rate: float, *, periods_per_year: int = 12) -> float:
@@ -166,11 +171,21 @@ class CustomerFlow:
     """Paying customers per period: ``customers_start`` (CS), ``new`` (CN: new and
     reactivated), ``lost``, ``customers_end`` (CE = CS - lost + CN), and the rates.
 
-    ``churn_rate`` uses ``method``; ``retention_rate`` is in percent. Both are NaN for a
+    ``churn_rate`` uses ``method``; both rates are fractions. Both are NaN for a
     period with no customer at its start (and with none acquired either, for
     ``method="founding"``): no rate, flagged rather than raised because other periods of
     the same series are still meaningful.
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "customers_start": "count",
+        "new": "count",
+        "lost": "count",
+        "customers_end": "count",
+        "churn_rate": "fraction",
+        "retention_rate": "fraction",
+    }
 
     periods: Periods
     method: str
@@ -184,7 +199,10 @@ class CustomerFlow:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {
@@ -226,8 +244,8 @@ def customer_flow(
     >>> f = customer_flow(ds, end="2024-02-01T00:00:00Z")
     >>> f.customers_start.tolist(), f.new.tolist(), f.lost.tolist(), f.churn_rate.tolist()
     ([0, 2], [2, 1], [0, 1], [nan, 0.5])
-    >>> f.retention_rate.tolist()  # February: ((2 - 1) / 2) x 100
-    [nan, 50.0]
+    >>> f.retention_rate.tolist()  # February: (2 - 1) / 2
+    [nan, 0.5]
     """
     require_dataset(dataset, "dataset", "customer_flow()")
     from custsuccess.metrics.revenue import CHURN, NEW, REACTIVATION, mrr_movements
@@ -251,7 +269,7 @@ def customer_flow(
     with np.errstate(invalid="ignore", divide="ignore"):
         churn = np.where(denominator > 0, lost / np.maximum(denominator, 1), np.nan)
         retention = np.where(
-            paying_start > 0, (paying_end - gained) / np.maximum(paying_start, 1) * 100.0, np.nan
+            paying_start > 0, (paying_end - gained) / np.maximum(paying_start, 1), np.nan
         )
     return CustomerFlow(
         m.periods,

@@ -33,12 +33,14 @@ exactly, per customer and in total, before conversion to float.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -428,6 +430,14 @@ class MrrSeries:
     """MRR per period: opening (first instant) and closing (exclusive end) MRR, the
     number of paying customers at closing and ARPA at closing (NaN with none)."""
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "opening": "money",
+        "closing": "money",
+        "customers": "count",
+        "arpa": "money",
+    }
+
     periods: Periods
     currency: str | None
     opening: FloatArray
@@ -438,7 +448,10 @@ class MrrSeries:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {
@@ -467,6 +480,23 @@ class MrrMovements:
     ``customer_opening`` / ``customer_closing`` hold every customer's MRR at the first
     and the last boundary.
     """
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "opening": "money",
+        "new": "money",
+        "expansion": "money",
+        "contraction": "money",
+        "churn": "money",
+        "reactivation": "money",
+        "closing": "money",
+        "counts": "count",
+        "amount": "money",
+        "before": "money",
+        "after": "money",
+        "customer_opening": "money",
+        "customer_closing": "money",
+    }
 
     periods: Periods
     currency: str | None
@@ -502,7 +532,10 @@ class MrrMovements:
         mask: npt.NDArray[np.bool_] = self.kind == np.int8(MOVEMENT_KINDS.index(kind))
         return mask
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """Totals per period as a pandas DataFrame indexed by period label."""
         cols: dict[str, Any] = {
             "opening": self.opening,
@@ -641,7 +674,7 @@ def mrr_movements(
     ...     Subscription("s3", "a", "lite", 80.0, "USD", t(4, 2)),
     ...     Subscription("s4", "b", "pro", 50.0, "USD", t(2, 3))])
     >>> m = mrr_movements(ds, start="2024-01-01T00:00:00Z", end="2024-04-30T00:00:00Z")
-    >>> m.to_frame()[["opening", "new", "expansion", "churn", "reactivation", "closing"]]
+    >>> m.to_pandas()[["opening", "new", "expansion", "churn", "reactivation", "closing"]]
              opening    new  expansion  churn  reactivation  closing
     period
     2024-01      0.0  100.0        0.0    0.0           0.0    100.0
@@ -741,6 +774,15 @@ class RevenueRates:
     nothing was lost but something gained, NaN where nothing moved.
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "grr": "fraction",
+        "nrr": "fraction",
+        "gross_churn": "fraction",
+        "net_churn": "fraction",
+        "quick_ratio": "ratio",
+    }
+
     periods: Periods
     grr: FloatArray
     nrr: FloatArray
@@ -752,7 +794,10 @@ class RevenueRates:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by period label."""
         return to_frame(
             {

@@ -16,12 +16,14 @@ Formulas and sources are on the documentation page ``docs/support.md``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
 from custsuccess.models import SUPPORT_CHANNELS
@@ -74,6 +76,18 @@ class Resolution:
     first request), ``opened_at``, ``hours`` (NaN while unresolved), ``reopened``.
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`; hours are plain numbers).
+    units: ClassVar[Mapping[str, str]] = {
+        "n_tickets": "count",
+        "n_resolved": "count",
+        "n_reopened": "count",
+        "reopen_rate": "fraction",
+        "mean": "number",
+        "median": "number",
+        "p90": "number",
+        "hours": "number",
+    }
+
     channels: tuple[str, ...]
     n_tickets: I64
     n_resolved: I64
@@ -88,7 +102,9 @@ class Resolution:
     hours: F64
     reopened: npt.NDArray[np.bool_]
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """Per-channel figures as a pandas DataFrame indexed by channel."""
         return to_frame(
             {"tickets": self.n_tickets, "resolved": self.n_resolved,
@@ -118,7 +134,7 @@ def resolution_times(dataset: Dataset) -> Resolution:
     ...     ev("support_request", 10, "T1"), ev("support_resolved", 12, "T1"),
     ...     ev("support_request", 1, "T2"), ev("support_resolved", 3, "T2")])
     >>> r = resolution_times(ds)
-    >>> r.to_frame().loc["sms", ["tickets", "resolved", "reopened", "reopen_rate", "mean_h"]]
+    >>> r.to_pandas().loc["sms", ["tickets", "resolved", "reopened", "reopen_rate", "mean_h"]]
     tickets        2.0
     resolved       2.0
     reopened       1.0
@@ -204,6 +220,15 @@ class SurveyScores:
     """Answers to a survey kind: ``n`` answers, ``mean`` answer, ``share_good`` (answers
     at or above ``good_from``: 4-5 of 5 for CSAT, 5-7 of 7 for CES), and the ``counts`` of
     each answer ``low..high``."""
+
+    #: The unit of each field (see :mod:`custsuccess.units`; hours are plain numbers).
+    units: ClassVar[Mapping[str, str]] = {
+        "n": "count",
+        "mean": "number",
+        "share_good": "fraction",
+        "good_from": "number",
+        "counts": "count",
+    }
 
     kind: str
     n: int
@@ -295,12 +320,21 @@ class NpsMigration:
     one.
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`; hours are plain numbers).
+    units: ClassVar[Mapping[str, str]] = {
+        "matrix": "count",
+        "recovery_rate": "fraction",
+        "n_contacts": "count",
+    }
+
     groups: tuple[str, ...]
     matrix: I64
     recovery_rate: float
     n_contacts: int
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """The matrix as a DataFrame: rows before, columns after."""
         return to_frame(
             {f"after_{g}": self.matrix[:, j] for j, g in enumerate(self.groups)},

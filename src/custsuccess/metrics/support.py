@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import time as clock
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import result_html, to_pandas_renamed
 from custsuccess.dataset import require_dataset
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -216,6 +217,19 @@ class SupportResponseTimes:
     ``channel`` (index into ``channels``), ``seconds`` (NaN: unanswered), ``met``.
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "n_requests": "count",
+        "n_answered": "count",
+        "n_unanswered": "count",
+        "n_pending": "count",
+        "mean": "seconds",
+        "median": "seconds",
+        "p90": "seconds",
+        "within_target": "fraction",
+        "seconds": "seconds",
+    }
+
     channels: tuple[str, ...]
     targets: tuple[str, ...]
     n_requests: IntArray
@@ -233,7 +247,10 @@ class SupportResponseTimes:
     seconds: FloatArray
     met: npt.NDArray[np.bool_]
 
-    def to_frame(self) -> Any:
+    _repr_html_ = result_html
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """Per-channel figures as a pandas DataFrame indexed by channel."""
         return to_frame(
             {
@@ -338,7 +355,7 @@ def support_response_times(
     ...     ev("support_request", 10, "phone", "T2"), ev("support_reply", 15, "phone", "T2"),
     ...     ev("support_request", 20, "chat", "T3"), ev("login", 50, "chat", "x")])
     >>> r = support_response_times(ds)
-    >>> r.to_frame().loc[["phone", "chat"], ["requests", "unanswered", "mean_s", "within_target"]]
+    >>> r.to_pandas().loc[["phone", "chat"], ["requests", "unanswered", "mean_s", "within_target"]]
              requests  unanswered  mean_s  within_target
     channel
     phone           2           0   210.0            0.5

@@ -14,13 +14,14 @@ Formulas and sources are on the documentation page ``docs/users.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess._html import to_pandas_renamed
 from custsuccess.dataset import require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.metrics._frame import to_frame
@@ -118,6 +119,19 @@ class UserActivity:
     * ``champion_quiet_days``: days from the champion's last activity to ``as_of``.
     """
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "daily_active": "count",
+        "weekly_active": "count",
+        "monthly_active": "count",
+        "dau_mau": "fraction",
+        "known_users": "count",
+        "breadth": "fraction",
+        "seats": "count",
+        "seat_utilisation": "fraction",
+        "champion_quiet_days": "days",
+    }
+
     as_of: np.datetime64
     customer_ids: npt.NDArray[np.str_]
     daily_active: I64
@@ -135,7 +149,9 @@ class UserActivity:
     def __len__(self) -> int:
         return len(self.customer_ids)
 
-    def to_frame(self) -> Any:
+    to_frame = to_pandas_renamed()
+
+    def to_pandas(self) -> Any:
         """A pandas DataFrame indexed by customer id."""
         return to_frame(
             {
