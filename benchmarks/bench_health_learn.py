@@ -69,7 +69,7 @@ def demo_figures(n: int, registry: Registry) -> dict[str, Any]:
     base = backtest(default, ds, TEST, 90)
     end = default.score(ds, "2026-10-30T23:59:59Z")
     poor_share = end.tier_counts()["poor"] / max(1, len(end))
-    out = {
+    out: dict[str, Any] = {
         "customers": n,
         "learn_seconds": learn_s,
         "learned_auc": [r.auc for r in learned.per_date],
@@ -128,7 +128,7 @@ def simulation_figures(n: int, registry: Registry) -> dict[str, Any]:
         since = np.min(np.column_stack([part.features[f"{k}.days_since"] for k in KINDS]), 1)
         rows["days_since"].append(roc_auc(y, since))
         rows["age"].append(roc_auc(y, -part.features["tenure_days"]))
-    out = {f"{k}_auc": v for k, v in rows.items()}
+    out: dict[str, Any] = {f"{k}_auc": v for k, v in rows.items()}
     out.update({f"{k}_mean_auc": float(np.mean(v)) for k, v in rows.items()})
     out["accounts"] = n
     out["events"] = len(ds.events)

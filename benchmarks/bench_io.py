@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         else:
             lines.append(f"{label}: {ours:.2f} s vs {base_label} {base:.2f} s "
                          f"({base / ours:.2f}x)")
+        print(lines[-1], flush=True)
 
     with tempfile.TemporaryDirectory(prefix="custsuccess-bench-io-") as tmp:
         folder = Path(tmp)
@@ -258,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"Parquet -> Dataset peak memory: +{memory['peak_growth_mb']} MB for a "
             f"{memory['dataset_mb']} MB Dataset ({memory['peak_over_dataset']}x)"
         )
+        print(lines[-1], flush=True)
 
         # end to end
         if not args.no_score:
@@ -275,9 +277,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             total = median_seconds(score, repeats)
             result["parquet_to_report_seconds"] = round(total, 3)
             lines.append(f"Parquet -> scored HealthReport: {total:.2f} s")
+            print(lines[-1], flush=True)
 
     print(f"{n_events:,} events, {result['customers']:,} customers, median of {repeats}")
-    print("\n".join(lines))
     out = Path(__file__).resolve().parent / "results" / "bench_io.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -5,6 +5,7 @@ and in both Dataset builders."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -242,3 +243,17 @@ def test_user_ids_are_an_ordinary_event_column() -> None:
                 "occurred_at": [day(1), day(2)], "user_id": ["u9", np.nan]},
     )
     assert ds.events.property("user_id").decode().tolist() == ["u9", None]
+
+
+def test_the_store_keeps_the_new_columns(tmp_path: Path) -> None:
+    from custsuccess.store import SQLiteStore
+
+    ds = Dataset.from_records(*records())
+    with SQLiteStore(tmp_path / "cs.db") as store:
+        store.save(ds)
+        back = store.load()
+    assert back.equals(ds)
+    assert back.customers.parent.tolist() == [2, 0, -1, -1]
+    assert back.customers.owner.decode().tolist() == ["ann", "bob", "ann", None]
+    assert back.subscriptions.interval_months.tolist() == [1, 12, 1]
+    assert back.subscriptions.auto_renew.tolist() == [True, False, True]

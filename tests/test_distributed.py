@@ -368,3 +368,63 @@ def test_scores_from_partitioned_parquet(ds: Dataset, tmp_path: Path) -> None:
     got = dmetrics.mrr_movements(pdata, per_customer=False)
     want = single_metrics.mrr_movements(ds)
     _equal_fields(got, want, ["opening", "new", "churn", "closing", "counts"])
+
+
+def test_learned_model_on_partitions(ds: Dataset, pds: PartitionedDataset) -> None:
+    from custsuccess.health import learn
+
+    dates = ["2025-10-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z"]
+    registry = Registry(entry_points=False)
+    one = learn(ds, dates, 90, registry=registry, penalty=1e-3)
+    many = learn(pds, dates, 90, registry=registry, penalty=1e-3)  # frames stay on workers
+    a, b = one.learned, many.learned
+    assert a is not None
+    assert b is not None
+    # the same rows, features, standardisation and quantiles
+    assert (b.names, b.missing, b.n_rows, b.base_rate) == (a.names, a.missing, a.n_rows,
+                                                           a.base_rate)
+    np.testing.assert_allclose(b.center, a.center, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.scale, a.scale, rtol=1e-12)
+    np.testing.assert_array_equal(b.quantiles, a.quantiles)
+    # the same optimum: the single-machine objective, on the single-machine training
+    # frame, is as low at the cluster's coefficients and its gradient as flat there
+    import attrs
+
+    from custsuccess.health import training_frame
+    from custsuccess.health.learn import _loss_and_grad, _penalty
+
+    frame = training_frame(ds, dates, 90, model=HealthModel.default(registry))
+    design = a.design([frame.features[spec.name] for spec in a.specs])
+    design = attrs.evolve(design, y=frame.churned.astype(np.float64))
+    n, k = len(frame), design.x.shape[1]
+
+    def objective(params: Any) -> tuple[float, Any]:
+        loss, grad = _loss_and_grad(params, design)
+        pen, pgrad = _penalty(params, k, a.penalty, a.segment_penalty)
+        return loss / n + pen, grad / n + pgrad
+
+    (j_one, g_one), (j_many, g_many) = objective(a.coef), objective(b.coef)
+    # both stop within L-BFGS's tolerance (ftol 1e-9, gtol 1e-5) of the optimum
+    assert j_many == pytest.approx(j_one, rel=1e-7)
+    assert np.abs(g_many).max() < 1e-4
+    assert np.abs(g_one).max() < 1e-4
+    np.testing.assert_allclose(b.coef, a.coef, atol=1e-2)  # a flat optimum: close, not equal
+    with pytest.raises(ValidationError, match="penalty='auto'"):
+        learn(pds, dates, 90, registry=registry)
+    # scoring with a learned model on the partitions equals scoring it on one machine
+    want = many.score(ds, AS_OF)
+    got = many.score(pds, AS_OF)
+    whole = got.compute()
+    _same_report(whole, want)
+    probability = whole.churn_probability
+    assert probability is not None
+    np.testing.assert_array_equal(probability, want.churn_probability)
+    first = one.score(ds, AS_OF).churn_probability
+    assert first is not None
+    np.testing.assert_allclose(probability, first, rtol=1e-3)
+    cid = str(want.at_risk(1).customer_ids[0])
+    assert got.explain(cid).to_dict() == want.explain(cid).to_dict()
+    frame = compute(got.to_dask())[0]
+    np.testing.assert_array_equal(
+        frame.sort_index()["churn_probability"].to_numpy(), want.churn_probability
+    )

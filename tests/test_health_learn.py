@@ -189,11 +189,13 @@ def test_learned_explanation_adds_up_and_reads(demo: Dataset, learned: HealthMod
     rep = learned.score(demo, "2026-07-01T00:00:00Z")
     scorer = learned.learned
     assert scorer is not None
+    assert rep.churn_probability is not None
     cid = str(rep.customer_ids[rep.churn_probability.argmax()])
     ex = rep.explain(cid)
     assert ex.churn_probability == pytest.approx(float(rep.churn_probability.max()))
     # contributions add up to the log-odds minus the log-odds of an average account
     p = ex.churn_probability
+    assert p is not None
     average = scorer.coef[0] + sum(
         c * r for c, r in zip(scorer.coef[1 + len(scorer.names):], scorer._missing_rate(),
                               strict=True)
@@ -216,11 +218,14 @@ def test_score_one_equals_batch_and_save_load(
     again = HealthModel.load(path, registry=REG)
     t = "2026-07-01T00:00:00Z"
     a, b = learned.score(demo, t), again.score(demo, t)
+    assert a.churn_probability is not None
+    assert b.churn_probability is not None
     np.testing.assert_allclose(a.churn_probability, b.churn_probability, rtol=1e-12)
     assert a.tier.tolist() == b.tier.tolist()
     cid = str(a.customer_ids[7])
     customers, subs, events = demo.customer(cid).to_records()
     one = learned.score_one(customers[0], subs, events, t)
+    assert one.churn_probability is not None
     assert one.churn_probability[0] == pytest.approx(a.churn_probability[7], rel=1e-9)
 
 
@@ -250,6 +255,7 @@ def test_tiers_by_risk_ratio_and_overridable(learned: HealthModel, demo: Dataset
     assert poor == pytest.approx(100 / 3)
     rep = learned.score(demo, "2026-07-01T00:00:00Z")
     p = rep.churn_probability
+    assert p is not None
     assert np.all((rep.tier == "poor") == (p > 2 * scorer.base_rate))
     other = learned.with_tiers(good_ratio=0.8, poor_ratio=1.5)
     assert (other.score(demo, "2026-07-01T00:00:00Z").tier == "poor").sum() > (

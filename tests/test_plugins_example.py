@@ -20,6 +20,19 @@ from custsuccess.plugins import AUTOLOAD_ENV_VAR, check_array
 from custsuccess.typing import ChurnedAccounts, ChurnReasonClassifier, HealthRule, Metric
 
 
+def _example_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.name == "example" for ep in entry_points(group="custsuccess"))
+
+
+if not _example_installed():
+    pytest.skip(
+        "the example plugin is not installed (pip install -e examples/plugin-example)",
+        allow_module_level=True,
+    )
+
+
 @pytest.fixture(autouse=True)
 def _autoload(plugin_autoload: None) -> None:
     """These tests are about the installed plugin: let registries load entry points."""

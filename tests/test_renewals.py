@@ -94,10 +94,11 @@ def test_revenue_at_risk_is_mrr_times_churn_probability() -> None:
 
 def test_the_reports_own_churn_probability_is_used_when_present() -> None:
     rep = report()
-    p = np.full(len(rep), 0.5)
-    learned = attrs.evolve(rep, churn_probability=p)
+    assert rep.churn_probability is None  # a model of weighted rules has none
+    learned = attrs.evolve(rep, churn_probability=np.full(len(rep), 0.5))
     r = upcoming_renewals(learned)
     assert r.revenue_at_risk.tolist() == pytest.approx([500.0, 100.0])
+    # an explicit probability wins over the report's
     assert churn_probability_of(learned, [0.1] * len(rep)).tolist() == [0.1] * len(rep)
 
 
@@ -115,3 +116,16 @@ def test_the_reports_own_churn_probability_is_used_when_present() -> None:
 def test_bad_input_is_named(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         upcoming_renewals(report(), **kwargs)
+
+
+def test_renewals_of_accounts_without_an_owner_group_last_under_none() -> None:
+    t = T0
+    ds = Dataset.from_records(
+        [Customer("a", t, owner="zoe"), Customer("b", t)],
+        [Subscription("sa", "a", "p", 10.0, "USD", t, renews_at=d(10)),
+         Subscription("sb", "b", "p", 30.0, "USD", t, renews_at=d(20))],
+    )
+    r = upcoming_renewals(HealthModel([RecencyRule()]).score(ds, AS_OF))
+    owners = r.by_owner()
+    assert owners.keys.tolist() == ["zoe", None]
+    assert owners.mrr.tolist() == [10.0, 30.0]

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["readonly", "readonly_field", "readonly_mapping"]
+__all__ = ["readonly", "readonly_field", "readonly_mapping", "readonly_optional"]
 
 A = TypeVar("A", bound="np.ndarray[Any, Any]")
 
@@ -54,6 +54,11 @@ def readonly(array: A) -> A:
 def readonly_field(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """:func:`readonly` as an attrs converter (a plain signature the attrs typing reads)."""
     return readonly(array)
+
+
+def readonly_optional(array: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
+    """:func:`readonly_field` for an optional array (None passes through)."""
+    return None if array is None else readonly(array)
 
 
 def readonly_mapping(columns: Mapping[str, Any]) -> Mapping[str, Any]:

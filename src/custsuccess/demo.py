@@ -76,6 +76,7 @@ __all__ = [
     "CANCEL_REASONS",
     "DEFAULT_END",
     "FEATURES",
+    "OWNERS",
     "PLANS",
     "SEAT_PRICES",
     "SEGMENTS",
@@ -117,6 +118,10 @@ CANCEL_REASONS: Final = (
     "switched_competitor",
 )
 _REASON_WEIGHTS: Final = (0.14, 0.05, 0.20, 0.10, 0.06, 0.30, 0.15)
+#: The success managers who own accounts (sorted).
+OWNERS: Final = ("Ana Silva", "Ben Okafor", "Chloe Martin", "Dev Patel", "Eva Novak",
+                 "Finn Larsen")
+_MAX_USERS: Final = 40  # named users per account at most (user_01 ... user_40)
 _CHANNELS: Final = ("chat", "email", "phone", "social")  # sorted, as Categorical wants
 
 _SPAN_DAYS: Final = 3 * 365.0  # signups spread over the three years before `end`
@@ -149,6 +154,7 @@ def generate(
     seed: int = 0,
     *,
     end: datetime | np.datetime64 | str | None = None,
+    service_events: bool = False,
 ) -> Dataset:
     """A realistic, reproducible SaaS dataset of ``n_customers`` accounts.
 
@@ -162,6 +168,11 @@ def generate(
         The moment the history stops (exclusive; timezone-aware datetime, ISO string or
         ``datetime64`` read as UTC). Default :data:`DEFAULT_END`. Signups fall in the three
         years before it; every event and subscription change is before it.
+    service_events
+        Also generate ``support_resolved`` events (most answered tickets are resolved
+        hours after the reply) and ``csat_response`` answers (1-5) to a share of the
+        resolved tickets (default False: these kinds change the event vocabulary, which a
+        learned model reads).
 
     Returns
     -------
@@ -195,6 +206,9 @@ def generate(
     events = _events(pop, iv, seed, origin_us, origin_day)
 
     ids = _ids("cus_", n, 7)
+    # Accounts, contracts and users come from streams of their own, drawn after the rest,
+    # so every figure of the customers, subscriptions and events above stays as it was.
+    owner, parent = _accounts(pop, np.random.default_rng([seed, 10]))
     customers = CustomerTable(
         ids,
         _to_time(pop.signup, origin_us),
@@ -202,8 +216,146 @@ def generate(
         _categorical(pop.segment, SEGMENTS),
         _categorical(subs.last_plan, PLANS),
         {"seats": pop.seats.copy()},
+        owner,
+        parent,
     )
-    return Dataset(customers, subs.table, events)
+    table = _contracts(subs.table, pop, np.random.default_rng([seed, 11]), int(end_us))
+    events = _users(events, pop, np.random.default_rng([seed, 12]))
+    if service_events:
+        events = _service_events(events, pop, np.random.default_rng([seed, 13]), int(end_us))
+    return Dataset(customers, table, events)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def _accounts(
+    pop: _Population, rng: np.random.Generator
+) -> tuple[Categorical, npt.NDArray[np.int32]]:
+    """Owners and the account hierarchy.
+
+    Every mid-market and enterprise account has a success manager; half the small ones
+    are served without one (tech touch). A quarter of the enterprise accounts, and one
+    mid-market account in ten, belong to an enterprise account created before them: a
+    forest by construction (a parent always has a smaller index), of any depth.
+    """
+    n = pop.n
+    owner = rng.integers(0, len(OWNERS), size=n).astype(np.int32)
+    owner[(pop.segment == 0) & (rng.random(n) < 0.5)] = -1
+    enterprise = np.flatnonzero(pop.segment == 2)
+    child = ((pop.segment == 2) & (rng.random(n) < 0.25)) | (
+        (pop.segment == 1) & (rng.random(n) < 0.10)
+    )
+    below = np.searchsorted(enterprise, np.arange(n))  # enterprise accounts before each
+    pick = np.floor(rng.random(n) * below).astype(np.int64)
+    parent = np.full(n, -1, dtype=np.int32)
+    has = child & (below > 0)
+    parent[has] = enterprise[pick[has]]
+    return _categorical(owner, OWNERS), parent
+
+
+def _contracts(
+    table: SubscriptionTable, pop: _Population, rng: np.random.Generator, end_us: int
+) -> SubscriptionTable:
+    """Annual contracts with renewal dates.
+
+    The enterprise plan and about 40 % of mid-market subscriptions are invoiced yearly
+    (MRR unchanged: it is the monthly figure); their ``renews_at`` is the first
+    anniversary of the start at or after the subscription's end (or, while it runs, after
+    the end of the history); three in four renew by themselves. Monthly subscriptions
+    carry no renewal date.
+    """
+    m = len(table)
+    plan_code = table.plan.codes
+    enterprise_plan = table.plan.code_of("enterprise")
+    segment = pop.segment[table.customer]
+    annual = (plan_code == enterprise_plan) | ((segment == 1) & (rng.random(m) < 0.4))
+    start = table.started_at.view(np.int64)
+    stop = np.where(np.isnat(table.ended_at), end_us, table.ended_at.view(np.int64))
+    year = 365 * _DAY_US
+    terms = np.maximum(np.ceil((stop - start) / year), 1).astype(np.int64)
+    renews = np.where(annual, start + terms * year, np.iinfo(np.int64).min)
+    auto = ~annual | (rng.random(m) < 0.75)
+    return attrs.evolve(
+        table,
+        interval_months=np.where(annual, 12, 1).astype(np.int8),
+        renews_at=renews.view("datetime64[us]"),
+        auto_renew=auto,
+    )
+
+
+_ACTIVITY_KINDS: Final = ("login", "page_view", "feature_used", "time_on_site")
+
+
+def _users(events: EventTable, pop: _Population, rng: np.random.Generator) -> EventTable:
+    """A ``user_id`` on every activity event: each account has ``min(seats, 40)`` named
+    users, the first the most active (user ``k`` of ``u`` acts with weight about
+    ``1 / (k + 1)``): a champion and a tail, as in real accounts."""
+    activity = np.isin(events.kind, [_KIND[k] for k in _ACTIVITY_KINDS])
+    users = np.minimum(pop.seats, _MAX_USERS)[events.customer]
+    draw = rng.random(len(events))
+    # inverse of a log-uniform draw over 1..users+1: Zipf-like, user 0 the likeliest
+    code = (np.exp(draw * np.log(users + 1.0)) - 1.0).astype(np.int32)
+    code = np.where(activity, np.minimum(code, users - 1), -1).astype(np.int32)
+    labels = tuple(f"user_{k + 1:02d}" for k in range(_MAX_USERS))
+    return attrs.evolve(
+        events, properties={**events.properties, "user_id": Categorical(code, labels)}
+    )
+
+
+def _service_events(
+    events: EventTable, pop: _Population, rng: np.random.Generator, end_us: int
+) -> EventTable:
+    """``support_resolved`` for 85 % of answered tickets (a few hours after the reply;
+    slower for customers with slow support) and a ``csat_response`` from a third of the
+    resolved tickets a day later: 1-5, higher for healthy customers and fast resolutions."""
+    reply = np.flatnonzero(events.kind == _KIND["support_reply"])
+    cust = events.customer[reply]
+    r_us = events.time[reply].view(np.int64)
+    slow = pop.slow[cust]
+    hours = rng.lognormal(np.log(6.0) + slow, 1.0)
+    resolved_us = r_us + (hours * 3600e6).astype(np.int64)
+    keep = (rng.random(reply.size) < 0.85) & (resolved_us < end_us)
+    rows = reply[keep]
+    n_res = int(keep.sum())
+    health = pop.health[cust[keep]]
+    answers = rng.random(n_res) < 1 / 3
+    csat_us = resolved_us[keep] + ((1.0 + rng.random(n_res)) * 86_400e6).astype(np.int64)
+    answers &= csat_us < end_us
+    latent = 3.8 + 0.7 * health - 0.4 * np.log(hours[keep] / 6.0) + rng.normal(0, 0.8, n_res)
+    csat = np.clip(np.rint(latent), 1, 5)
+    kinds = (*BUILTIN_KINDS, "csat_response", "support_resolved")
+    add_c = np.concatenate([events.customer[rows], events.customer[rows][answers]])
+    add_k = np.concatenate([
+        np.full(n_res, kinds.index("support_resolved"), dtype=np.int16),
+        np.full(int(answers.sum()), kinds.index("csat_response"), dtype=np.int16),
+    ])
+    add_t = np.concatenate([resolved_us[keep], csat_us[answers]])
+    add_v = np.concatenate([np.full(n_res, np.nan), csat[answers]])
+    ticket = events.property("ticket")
+    add_ticket = np.concatenate([ticket.codes[rows], np.full(int(answers.sum()), -1, np.int32)])
+    customer = np.concatenate([events.customer, add_c.astype(np.int32)])
+    time = np.concatenate([events.time.view(np.int64), add_t])
+    order = np.lexsort((time, customer))  # stable: existing events keep their order
+    size = len(add_c)
+
+    def extend(column: Categorical, extra: npt.NDArray[np.int32]) -> Categorical:
+        return Categorical(np.concatenate([column.codes, extra])[order], column.categories)
+
+    missing = np.full(size, -1, dtype=np.int32)
+    properties = {
+        name: extend(col, add_ticket.astype(np.int32) if name == "ticket" else missing)
+        for name, col in events.properties.items()
+    }
+    return EventTable(
+        customer[order],
+        np.concatenate([events.kind, add_k])[order],
+        time[order].view("datetime64[us]"),
+        np.concatenate([events.value, add_v])[order],
+        properties,
+        kinds,
+        events.n_customers,
+    )
 
 
 # --------------------------------------------------------------------------- helpers

@@ -85,7 +85,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 
 class PluginWarning(UserWarning):
-    """An installed plugin could not be loaded and was skipped (see ``strict``)."""
+    """An installed plugin could not be loaded and was skipped, a hook implementation
+    lacks its marker (see ``Registry(strict=...)``), or a failing contribution was
+    skipped under ``HealthModel(on_plugin_error="skip")``."""
 
 
 # --------------------------------------------------------------------------- records
@@ -466,8 +468,11 @@ class Registry:
     deny
         Entry points with these names are never loaded (not even imported).
     strict
-        An entry point that fails to load raises :class:`~custsuccess.errors.PluginError`
-        instead of warning (:class:`PluginWarning`) and being skipped.
+        An entry point that fails to load (an import error, ``sys.exit()`` while being
+        imported, a name two distributions declare) or a plugin with a method named like
+        a hook but not marked :data:`hookimpl` raises
+        :class:`~custsuccess.errors.PluginError` instead of warning
+        (:class:`PluginWarning`) and being skipped.
 
     Notes
     -----

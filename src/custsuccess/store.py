@@ -392,6 +392,8 @@ def _dataset_columns(
             "name": plain(_text(customers.name)),
             "segment": cat(customers.segment),
             "plan": cat(customers.plan),
+            "owner": cat(customers.owner),
+            "parent": plain(customers.parent.astype(np.int32, copy=False)),
         },
         "subscriptions": {
             "id": plain(subs.ids),
@@ -402,6 +404,9 @@ def _dataset_columns(
             "started_at": time(subs.started_at),
             "ended_at": time(subs.ended_at),
             "cancel_reason": cat(subs.cancel_reason),
+            "interval_months": plain(subs.interval_months.astype(np.int8, copy=False)),
+            "renews_at": time(subs.renews_at),
+            "auto_renew": plain(subs.auto_renew.astype(bool, copy=False)),
         },
         "events": {
             "customer": plain(events.customer.astype(np.int32, copy=False)),
@@ -571,6 +576,11 @@ class SQLiteStore:
                 conn.close()
                 if _is_busy(exc):
                     raise self._failed(exc, "opening") from None
+                if "readonly" in str(exc).replace("read-only", "readonly"):
+                    raise StoreError(
+                        f"{self.path} cannot be written ({exc}): read it with "
+                        "SQLiteStore.open(path), which opens it read-only"
+                    ) from None
                 raise StoreError(f"{self.path} is not a SQLite database: {exc}") from None
             if str(mode).lower() != "wal":
                 conn.close()
@@ -958,6 +968,12 @@ class SQLiteStore:
         def times(values: npt.NDArray[Any]) -> npt.NDArray[np.datetime64]:
             return values.view("datetime64[us]")
 
+        # the account and contract columns: absent from stores written before them
+        account: dict[str, Any] = {}
+        if "owner" in cc:
+            account["owner"] = cat(cc, ccat, "owner")
+        if "parent" in cc:
+            account["parent"] = cc["parent"]
         customers = CustomerTable(
             cc["id"],
             times(cc["created_at"]),
@@ -965,7 +981,15 @@ class SQLiteStore:
             cat(cc, ccat, "segment"),
             cat(cc, ccat, "plan"),
             attributes,
+            **account,
         )
+        contract: dict[str, Any] = {}
+        if "interval_months" in sc:
+            contract["interval_months"] = sc["interval_months"]
+        if "renews_at" in sc:
+            contract["renews_at"] = times(sc["renews_at"])
+        if "auto_renew" in sc:
+            contract["auto_renew"] = sc["auto_renew"]
         subscriptions = SubscriptionTable(
             sc["id"],
             sc["customer"],
@@ -976,6 +1000,7 @@ class SQLiteStore:
             times(sc["ended_at"]),
             cat(sc, scat, "cancel_reason"),
             n,
+            **contract,
         )
         properties = {
             name.removeprefix("property:"): cat(ec, ecat, name)

@@ -280,6 +280,21 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         _M + "service.nps_migration",
     ),
     DatasetMetric(
+        "funnel",
+        "Stage conversion along a funnel of stages given by the host (option stages).",
+        _M + "economics.funnel_conversion",
+    ),
+    DatasetMetric(
+        "average_order_value",
+        "Average order value per month and its trend.",
+        _M + "economics.average_order_value",
+    ),
+    DatasetMetric(
+        "revenue_concentration",
+        "Share of MRR from the top 20% of paying customers.",
+        _M + "economics.revenue_concentration",
+    ),
+    DatasetMetric(
         "support_response_times",
         "First-response time per support channel and share answered within target.",
         _M + "support.support_response_times",

@@ -2,7 +2,8 @@
 
 Registers one instance of each playbook of :mod:`custsuccess.health.playbooks` with its
 default parameters: ``onboarding.help`` (priority 10), ``personal.call`` (20),
-``success.stories`` (30), ``survey.ask`` (40) and ``referral.ask`` (50).
+``reactivation.outreach`` (25), ``success.stories`` (30), ``survey.ask`` (40) and
+``referral.ask`` (50).
 """
 
 from __future__ import annotations

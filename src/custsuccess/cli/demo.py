@@ -142,6 +142,10 @@ class DemoReport(NamedTuple):
     reasons: tuple[tuple[str, int, float, float], ...]  # reason, count, share, MRR lost
     churned: int
     lifetime: KaplanMeier
+    #: Per owner (None: no owner): accounts, MRR, MRR-weighted health, MRR at risk.
+    books: tuple[tuple[str | None, int, float, float, float], ...] = ()
+    #: Renewals in the next 90 days: count, MRR renewing, of it in poor accounts.
+    renewals: tuple[int, float, float] = (0, 0.0, 0.0)
 
 
 def previous_period(as_of: np.datetime64, freq: str) -> np.datetime64:
@@ -239,6 +243,17 @@ def demo_report(
         for r, c, s, m in zip(dist.reason, dist.count, dist.share, dist.mrr_lost, strict=True)
     )
     lifetime = churn.lifetimes_from(dataset, t).kaplan_meier()
+    from custsuccess.metrics.renewals import upcoming_renewals
+
+    owned = report.by_owner(dataset.until(t))
+    books = tuple(
+        (k, int(a), float(m), float(h), float(r))
+        for k, a, m, h, r in zip(owned.keys.tolist(), owned.accounts.tolist(),
+                                 owned.mrr.tolist(), owned.health.tolist(),
+                                 owned.mrr_at_risk.tolist(), strict=True)
+    )
+    coming = upcoming_renewals(report, dataset.until(t), within_days=90)
+    renewals = (len(coming), float(coming.mrr.sum()), coming.mrr_poor)
     return DemoReport(
         as_of=t,
         tier_counts=report.tier_counts(),
@@ -258,6 +273,8 @@ def demo_report(
         reasons=reasons,
         churned=len(recent),
         lifetime=lifetime,
+        books=books,
+        renewals=renewals,
     )
 
 
@@ -284,6 +301,19 @@ def render_demo_report(report: DemoReport, *, top_reasons: int = 6) -> str:
         )
         lines.append(f"      next: {printable(a.playbook or 'no playbook applies')}")
     lines.append("")
+    if report.books:
+        lines.append("Books of business (MRR-weighted health; MRR of the poor accounts at risk)")
+        lines.append(text_table(
+            ["owner", "accounts", "MRR", "health", "MRR at risk"],
+            [[owner or "(no owner)", f"{a:,}", money(m), f"{h:.1f}", money(r)]
+             for owner, a, m, h, r in report.books],
+        ))
+        count, renewing, poor = report.renewals
+        lines.append(
+            f"Renewals in the next 90 days: {count:,} contracts, MRR {money(renewing)}, "
+            f"of which {money(poor)} in poor accounts"
+        )
+        lines.append("")
     nps = report.nps
     if nps.n:
         lines.append(

@@ -32,6 +32,7 @@ from custsuccess.distributed.dataset import (
     write_parquet,
 )
 from custsuccess.distributed.health import DistributedHealthReport, backtest, score
+from custsuccess.distributed.learn import learn
 from custsuccess.distributed.metrics import (
     cohort_retention,
     customer_flow,
@@ -54,6 +55,7 @@ __all__ = [
     "from_dask",
     "from_parquet",
     "kaplan_meier",
+    "learn",
     "lifetime_table",
     "logrank_test",
     "mrr_movements",

@@ -13,6 +13,7 @@ otherwise unpicklable is refused on the client with a ValidationError.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import threading
@@ -61,13 +62,15 @@ class ContributionSpec:
 
 @attrs.frozen(slots=True)
 class ModelSpec:
-    """Everything a worker needs to rebuild a HealthModel."""
+    """Everything a worker needs to rebuild a HealthModel: a learned model's fitted part
+    travels as the JSON text of :meth:`LearnedScorer.to_dict`."""
 
     rules: tuple[ContributionSpec, ...]
     weights: tuple[tuple[str, float], ...]
     good: float
     poor: float
     playbooks: tuple[ContributionSpec, ...]
+    learned: str | None = None
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -118,12 +121,14 @@ def model_spec(model: HealthModel) -> ModelSpec:
     registry = default_registry()
     rules = registry.health_rules()
     playbooks = registry.playbooks()
+    learned = model.learned
     return ModelSpec(
         rules=tuple(_spec(c, rules) for c in model._rules),
         weights=tuple(model.weights.items()),
         good=model.thresholds[0],
         poor=model.thresholds[1],
         playbooks=tuple(_spec(c, playbooks) for c in model._playbooks),
+        learned=None if learned is None else json.dumps(learned.to_dict(), allow_nan=False),
     )
 
 
@@ -162,8 +167,14 @@ def build_model(spec: ModelSpec) -> HealthModel:
     registry = default_registry()
     rules = [_contribution(r, registry.health_rules()) for r in spec.rules]
     playbooks = [_contribution(p, registry.playbooks()) for p in spec.playbooks]
+    learned = None
+    if spec.learned is not None:
+        from custsuccess.health.learn import LearnedScorer
+
+        learned = LearnedScorer.from_dict(json.loads(spec.learned))
     model = HealthModel(
-        rules, dict(spec.weights), good=spec.good, poor=spec.poor, playbooks=playbooks
+        rules, dict(spec.weights), good=spec.good, poor=spec.poor, playbooks=playbooks,
+        learned=learned,
     )
     if key is not None:
         with _models_lock:

@@ -157,8 +157,8 @@ def _until(ds: Dataset, t: np.datetime64) -> Dataset:
 def split(dataset: Dataset, npartitions: int) -> list[Dataset]:
     """``dataset`` cut into ``npartitions`` datasets by the hash of the customer id.
 
-    Each part keeps the dataset's categories and event-kind vocabulary and its time
-    window; customer indexes are renumbered from 0 in id order.
+    Each part keeps the dataset's categories, event-kind vocabulary, time window and
+    observation end; customer indexes are renumbered from 0 in id order.
     """
     n = _check_npartitions(npartitions)
     customers = dataset.customers
@@ -178,6 +178,7 @@ def split(dataset: Dataset, npartitions: int) -> list[Dataset]:
     e_order = np.argsort(e_bucket, kind="stable")
     e_bounds = np.searchsorted(e_bucket[e_order], np.arange(n + 1))
     lo, hi = dataset.window
+    end = dataset.observation_end  # the whole dataset's, not each part's last moment
     parts = []
     for p in range(n):
         c_rows = order[c_bounds[p] : c_bounds[p + 1]]
@@ -192,6 +193,8 @@ def split(dataset: Dataset, npartitions: int) -> list[Dataset]:
             attrs.evolve(e_part, customer=local[e_part.customer]),
             validate=False,
         )
+        if end is not None:
+            part = part.with_observation_end(end)
         parts.append(_windowed(part, lo, hi))
     return parts
 

@@ -70,13 +70,23 @@ def _concat_reasons(parts: Sequence[Reasons]) -> Reasons:
 
 
 def compact(report: HealthReport) -> HealthReport:
-    """``report`` with its reasons cut to its own rows (what crosses the network)."""
+    """``report`` with its reasons cut to its own rows and without the dataset it was
+    scored from (what crosses the network)."""
     return attrs.evolve(
         report,
         rule_reasons=report.reasons,
         reason_rows=np.arange(len(report), dtype=np.intp),
         registry=None,
+        dataset=None,
     )
+
+
+def _joined(parts: Sequence[HealthReport], name: str, order: npt.NDArray[np.intp]) -> Any:
+    """The optional per-row field ``name`` of the reports, joined (None when absent)."""
+    columns = [getattr(p, name) for p in parts]
+    if any(c is None for c in columns):
+        return None
+    return np.concatenate(columns)[order]
 
 
 def concat_reports(
@@ -121,6 +131,10 @@ def concat_reports(
         playbooks=first.playbooks,
         recommended=np.concatenate([p.recommended for p in parts])[order],
         registry=registry,
+        churn_probability=_joined(parts, "churn_probability", order),
+        learned_x=_joined(parts, "learned_x", order),
+        learned_segment=_joined(parts, "learned_segment", order),
+        scorer=first.scorer,
     )
 
 

@@ -135,6 +135,9 @@ def kinds_present(dataset: Dataset) -> tuple[str, ...]:
 def _kind_columns(view: Dataset, kind: str, now: int, age: F64, window: int) -> list[F64]:
     n = view.n_customers
     ev = kind_events(view, kind)
+    if not len(ev):  # most kinds of one account: nothing to count
+        zero = np.zeros(n)
+        return [zero, zero.copy(), age.copy(), zero.copy()]
     cust = ev.customer
     t = ev.time.view(np.int64)
     w_us = window * DAY_US

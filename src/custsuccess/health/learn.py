@@ -63,6 +63,7 @@ from custsuccess.health.features import (
 
 if TYPE_CHECKING:
     from custsuccess.dataset import Dataset
+    from custsuccess.distributed.dataset import PartitionedDataset
     from custsuccess.health.model import HealthModel
     from custsuccess.plugins import Registry
 
@@ -77,11 +78,11 @@ DEFAULT_PENALTY: Final = 1e-3
 DEFAULT_SEGMENT_PENALTY: Final = 0.05
 _QUANTILES: Final = np.linspace(0.0, 1.0, 101)
 #: The ridge penalties ``penalty="auto"`` chooses from (strongest first).
-PENALTIES: Final = (3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+PENALTIES: Final = (1.0, 0.1, 0.01, 0.001)
 
 
 def _minimise(design: Design, n_seg: int, penalty: float, segment_penalty: float,
-              x0: F64) -> F64:
+              x0: F64, *, ftol: float = 1e-9) -> F64:
     """The parameters minimising the penalised mean negative log-likelihood (L-BFGS-B)."""
     n = design.x.shape[0]
     k = design.x.shape[1]
@@ -93,10 +94,25 @@ def _minimise(design: Design, n_seg: int, penalty: float, segment_penalty: float
 
     result = optimize.minimize(
         objective, x0, jac=True, method="L-BFGS-B",
-        options={"maxiter": 1000, "ftol": 1e-9, "gtol": 1e-5},
+        options={"maxiter": 1000, "ftol": ftol, "gtol": 1e-5},
     )
     out: F64 = result.x
     return out
+
+
+#: Below this many churned training rows, ``penalty="auto"`` also weighs the compact
+#: feature set (events per month of each kind, and tenure) against all features.
+SCARCE_CHURNED: Final = 2_000
+#: Rows the penalty is chosen on, at most (a seeded sample of each side): the choice
+#: needs far fewer rows than the fit.
+CHOOSE_ROWS: Final = 40_000
+
+
+def _sample(rows: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    if rows.size <= CHOOSE_ROWS:
+        return rows
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(rows, CHOOSE_ROWS, replace=False))
 
 
 def _choose_penalty(
@@ -114,13 +130,19 @@ def _choose_penalty(
     y_tr, y_te = design.y[train], design.y[test]
     if not (0 < y_tr.sum() < y_tr.size and 0 < y_te.sum() < y_te.size):
         return DEFAULT_PENALTY, {}, x0
-    sub = Design(design.x[train], y_tr, design.segment[train])
-    out = Design(design.x[test], y_te, design.segment[test])
+    train_rows, test_rows = _sample(np.flatnonzero(train)), _sample(np.flatnonzero(test))
+    y_tr, y_te = design.y[train_rows], design.y[test_rows]
+    if not (0 < y_tr.sum() < y_tr.size and 0 < y_te.sum() < y_te.size):
+        return DEFAULT_PENALTY, {}, x0
+    sub = Design(design.x[train_rows], y_tr, design.segment[train_rows])
+    out = Design(design.x[test_rows], y_te, design.segment[test_rows])
     scores: dict[float, float] = {}
     fits: dict[float, F64] = {}
     start = x0
     for penalty in PENALTIES:  # strongest first: each fit starts from the previous one
-        start = fits[penalty] = _minimise(sub, n_seg, penalty, segment_penalty, start)
+        # a looser tolerance while choosing: the final fit is made to full precision
+        start = fits[penalty] = _minimise(sub, n_seg, penalty, segment_penalty, start,
+                                          ftol=1e-7)
         scores[penalty] = _loss_and_grad(start, out, n_seg)[0] / y_te.size
     best = min(scores, key=lambda p: (scores[p], -p))
     return best, scores, fits[best]
@@ -284,6 +306,35 @@ class LearnedScorer:
                 coef[has] = table[design.segment[has]]
         out: F64 = np.einsum("ij,ij->i", design.x, coef)
         return out
+
+    def log_odds_of(
+        self, columns: Sequence[F64], segment: npt.NDArray[np.intp] | None = None
+    ) -> F64:
+        """The log-odds of raw feature ``columns`` (in ``specs`` order), one feature at a
+        time: the same value as ``log_odds(design(columns))`` without building the
+        (rows x features) design."""
+        m = columns[0].size if columns else 0
+        rows = None
+        if self.segments and segment is not None and (segment >= 0).any():
+            table = np.vstack([self.coef, *self.segments.values()])
+            rows = table[segment + 1]  # -1 (global) -> row 0
+        spec_of = {s.name: s for s in self.specs}
+        pos = self._positions()
+        miss_col = {n: 1 + len(self.names) + i for i, n in enumerate(self.missing)}
+        eta = np.full(m, self.coef[0]) if rows is None else rows[:, 0].copy()
+        for j, (name, p) in enumerate(zip(self.names, pos.tolist(), strict=True)):
+            x = columns[p]
+            if spec_of[name].transform == "log1p":
+                with np.errstate(invalid="ignore"):
+                    x = np.log1p(np.maximum(x, 0.0))
+            miss = np.isnan(x)
+            z = (x - self.center[j]) / self.scale[j]
+            z[miss] = 0.0
+            eta += (self.coef[1 + j] if rows is None else rows[:, 1 + j]) * z
+            c = miss_col.get(name)
+            if c is not None:
+                eta += (self.coef[c] if rows is None else rows[:, c]) * miss
+        return eta
 
     def predict(self, columns: Sequence[F64], segment: npt.NDArray[np.intp] | None = None) -> F64:
         """Churn probability over the horizon for raw feature ``columns``."""
@@ -471,9 +522,10 @@ def fit(
     ``penalty="auto"`` chooses the ridge penalty out of time: the latest quarter of the
     observation dates (at least one) is held out, the model is fitted on the dates whose
     labels end before the first held-out date for each of :data:`PENALTIES`, the penalty
-    with the smallest held-out log-loss wins, and the model is refitted on every row. The
-    same choice is made between every feature and the literature's compact set (events
-    per month of each kind, and tenure), which can predict better when data is scarce.
+    with the smallest held-out log-loss wins, and the model is refitted on every row. When
+    data is scarce (fewer than :data:`SCARCE_CHURNED` churned rows) the same choice is made
+    between every feature and the literature's compact set (events per month of each kind,
+    and tenure), which can predict better with few churners.
     """
     penalty_auto = isinstance(penalty, str)
     if penalty_auto and penalty != "auto":
@@ -533,7 +585,7 @@ def fit(
         # the literature's compact model (counts per kind and tenure) as a candidate too:
         # with little data, fewer features can predict better out of time
         core = np.array([nm.endswith(".per_month") or nm == "tenure_days" for nm in names])
-        if 0 < core.sum() < len(names):
+        if 0 < core.sum() < len(names) and k_churn < SCARCE_CHURNED:
             core_names = tuple(nm for nm, c in zip(names, core.tolist(), strict=True) if c)
             core_missing = tuple(m for m in missing if m in core_names)
             core_design = _design(
@@ -596,7 +648,7 @@ def dumps(data: Mapping[str, Any]) -> str:
 
 
 def learn(
-    dataset: Dataset,
+    dataset: Dataset | PartitionedDataset,
     observation_dates: Moments | Iterable[Moments],
     horizon_days: float = 90.0,
     *,
@@ -625,16 +677,30 @@ def learn(
     :meth:`HealthModel.default` of ``registry``). ``segment_by`` (``"segment"``,
     ``"plan"`` or a customer attribute) fits one coefficient set per segment, shrunk
     toward the global one by ``segment_penalty``.
+
+    A :class:`~custsuccess.distributed.PartitionedDataset` is learned on its Dask
+    workers (:func:`custsuccess.distributed.learn`): the frames stay there and the
+    optimiser adds the partitions' losses and gradients.
     """
-    require_dataset(dataset, "dataset", "learn()")
     from custsuccess.health.model import HealthModel
 
+    if getattr(dataset, "_custsuccess_partitioned", False):
+        from custsuccess.distributed.learn import learn as learn_partitioned
+
+        return learn_partitioned(
+            dataset,  # type: ignore[arg-type]
+            observation_dates, horizon_days, segment_by=segment_by, registry=registry,
+            model=model, kinds=kinds, window_days=window_days, penalty=penalty,
+            segment_penalty=segment_penalty, good_ratio=good_ratio, poor_ratio=poor_ratio,
+        )  # fmt: skip
+    require_dataset(dataset, "dataset", "learn()")
     if model is None:
         model = HealthModel.default(registry)
     elif model.learned is not None:
         model = model.rules_only()
     frame = training_frame(
-        dataset, observation_dates, horizon_days, model=model, kinds=kinds,
+        dataset,  # type: ignore[arg-type]  # a PartitionedDataset went to the cluster above
+        observation_dates, horizon_days, model=model, kinds=kinds,
         window_days=window_days, segment_by=segment_by,
     )  # fmt: skip
     scorer = fit(

@@ -761,26 +761,19 @@ class HealthModel:
             values = segment_values(view, scorer.segment_by)
             segment = scorer.segment_codes(None if values is None else values[index],
                                            index.size)
-        m = index.size
-        probability = np.empty(m)
-        stored = np.empty((m, 1 + len(scorer.names) + len(scorer.missing)), dtype=np.float32)
-        step = 1 << 16  # rows at a time: the float64 design of a million rows is big
-        for lo in range(0, m, step):
-            hi = min(m, lo + step)
-            part = [f[lo:hi] for f in feats]
-            design = scorer.design(part, None if segment is None else segment[lo:hi])
-            probability[lo:hi] = special_expit(scorer.log_odds(design))
-            stored[lo:hi] = design.x
+        probability = special_expit(scorer.log_odds_of(feats, segment))
         score = scorer.score_of(probability)
         probability.flags.writeable = False
         score.flags.writeable = False
-        stored.flags.writeable = False
+        used = tuple(feats[p] for p in scorer._positions().tolist())
+        for f in used:
+            f.flags.writeable = False
         return attrs.evolve(
             report,
             score=score,
             tier_code=tier_codes(score, self._good, self._poor),
             churn_probability=probability,
-            learned_x=stored,
+            learned_features=used,
             learned_segment=segment,
             scorer=scorer,
         )

@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from custsuccess._readonly import readonly, readonly_field
+from custsuccess._readonly import readonly, readonly_field, readonly_optional
 from custsuccess.errors import ValidationError
 from custsuccess.typing import Reasons, TierChange
 
@@ -117,6 +117,11 @@ class Explanation:
         return "\n".join(lines)
 
 
+def _readonly_columns(columns: tuple[F64, ...] | None) -> tuple[F64, ...] | None:
+    """A tuple of read-only arrays (the learned model's feature columns)."""
+    return None if columns is None else tuple(readonly_field(c) for c in columns)
+
+
 @attrs.frozen(slots=True, eq=False)
 class HealthReport:
     """Health of every scored account at ``as_of``.
@@ -165,9 +170,15 @@ class HealthReport:
     registry: Registry | None = attrs.field(default=None, repr=False)
     skipped_rules: tuple[str, ...] = ()
     skipped_playbooks: tuple[str, ...] = ()
-    churn_probability: F64 | None = attrs.field(default=None, repr=False)
-    learned_x: npt.NDArray[np.float32] | None = attrs.field(default=None, repr=False)
-    learned_segment: npt.NDArray[np.intp] | None = attrs.field(default=None, repr=False)
+    churn_probability: F64 | None = attrs.field(
+        default=None, repr=False, converter=readonly_optional
+    )
+    learned_features: tuple[F64, ...] | None = attrs.field(
+        default=None, repr=False, converter=_readonly_columns
+    )
+    learned_segment: npt.NDArray[np.intp] | None = attrs.field(
+        default=None, repr=False, converter=readonly_optional
+    )
     scorer: LearnedScorer | None = attrs.field(default=None, repr=False)
     #: The dataset view the report was scored from (for roll-ups), when known.
     dataset: Dataset | None = attrs.field(default=None, repr=False, kw_only=True)
@@ -263,7 +274,8 @@ class HealthReport:
             recommended=self.recommended[rows],
             churn_probability=None if self.churn_probability is None
             else self.churn_probability[rows],
-            learned_x=None if self.learned_x is None else self.learned_x[rows],
+            learned_features=None if self.learned_features is None
+            else tuple(f[rows] for f in self.learned_features),
             learned_segment=None if self.learned_segment is None
             else self.learned_segment[rows],
         )
@@ -303,7 +315,7 @@ class HealthReport:
         The rules that do not apply to the account come last.
         """
         i = self.row(customer_id)
-        if self.scorer is not None and self.learned_x is not None:
+        if self.scorer is not None and self.learned_features is not None:
             return self._explain_learned(i)
         scores = self.rule_scores[i]
         contribs = self.contributions[i]
@@ -338,30 +350,21 @@ class HealthReport:
         )
 
     def _explain_learned(self, i: int) -> Explanation:
-        from custsuccess.health.learn import Design
-
         scorer = self.scorer
         assert scorer is not None
-        assert self.learned_x is not None
-        x = self.learned_x[i : i + 1].astype(np.float64)
+        assert self.learned_features is not None
         seg = (
             np.full(1, -1, dtype=np.intp) if self.learned_segment is None
             else self.learned_segment[i : i + 1]
         )
-        effects = scorer.effects(Design(x, np.zeros(1), seg))[0]
+        # the account's used features, placed where the scorer's specs expect them
+        columns = [np.full(1, np.nan) for _ in scorer.specs]
+        for p, f in zip(scorer._positions().tolist(), self.learned_features, strict=True):
+            columns[p] = f[i : i + 1]
+        effects = scorer.effects(scorer.design(columns, seg))[0]
         k = len(scorer.names)
-        z = x[0, 1 : 1 + k]
-        transformed = z * scorer.scale + scorer.center
-        missing = np.zeros(k, dtype=bool)
-        if scorer.missing:
-            pos = np.array([scorer.names.index(n) for n in scorer.missing], dtype=np.intp)
-            missing[pos] = x[0, 1 + k :] > 0.5
-        spec = {s.name: s for s in scorer.specs}
-        raw = np.array([
-            np.expm1(v) if spec[n].transform == "log1p" else v
-            for n, v in zip(scorer.names, transformed.tolist(), strict=True)
-        ])
-        raw[missing] = np.nan
+        raw = np.array([float(f[i]) for f in self.learned_features])
+        missing = np.isnan(raw)
         total = float(np.abs(effects).sum())
         coef = scorer.coef[1 : 1 + k]
         items = [

@@ -138,10 +138,11 @@ class Renewals:
         return self._group("segment", self.segment)
 
     def _group(self, by: str, column: npt.NDArray[np.object_]) -> RenewalGroups:
-        labels = ["\x00" if v is None else str(v) for v in column.tolist()]
+        # owners and segments are non-empty names: "" stands for "none" (it sorts first)
+        labels = ["" if v is None else str(v) for v in column.tolist()]
         present, groups = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
         groups = groups.reshape(-1)
-        keys = np.array([None if k == "\x00" else str(k) for k in present.tolist()], dtype=object)
+        keys = np.array([None if k == "" else str(k) for k in present.tolist()], dtype=object)
         if keys.size and keys[0] is None:  # the group without a value last
             keys = np.concatenate([keys[1:], keys[:1]])
             groups = np.where(groups == 0, keys.size - 1, groups - 1)
