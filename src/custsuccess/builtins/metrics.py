@@ -294,6 +294,7 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "revenue_concentration",
         "Share of MRR from the top 20% of paying customers.",
         _M + "economics.revenue_concentration",
+        unit="fraction",
     ),
     DatasetMetric(
         "support_response_times",

@@ -8,8 +8,8 @@ Formulas and the texts' quoted figures (labelled as theirs) are on the documenta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
@@ -69,6 +69,11 @@ class Funnel:
     reached: I64
     step_conversion: F64
     overall_conversion: F64
+
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "reached": "count", "step_conversion": "fraction", "overall_conversion": "fraction",
+    }
 
     def to_frame(self) -> Any:
         return to_frame(
@@ -168,6 +173,11 @@ class AverageOrderValue:
     revenue: F64
     aov: F64
     trend: float
+
+    #: The unit of each field (see :mod:`custsuccess.units`); ``trend`` is money a month.
+    units: ClassVar[Mapping[str, str]] = {
+        "orders": "count", "revenue": "money", "aov": "money", "trend": "money",
+    }
 
     def to_frame(self) -> Any:
         return to_frame({"orders": self.orders, "revenue": self.revenue, "aov": self.aov},
