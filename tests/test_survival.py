@@ -3,6 +3,7 @@ lifelines, lifetimes from a dataset, properties, and input errors."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -175,6 +176,9 @@ def test_equal_to_lifelines_on_freireich() -> None:
     assert ours.p_value == pytest.approx(theirs.p_value, abs=1e-9)
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("lifelines") is None, reason="lifelines is not installed"
+)
 @settings(max_examples=30, deadline=None)
 @given(
     data=st.lists(
