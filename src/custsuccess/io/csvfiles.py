@@ -211,6 +211,8 @@ def _convert(
                 )
         if name in _TIME_COLUMNS:
             columns[name] = _parse_times(cells, path, name, numbers)
+        elif (table, name) == ("subscriptions", "auto_renew"):
+            columns[name] = _parse_flags(cells, path, name, numbers)
         elif (table, name) in _NUMBER_COLUMNS:
             columns[name] = _parse_numbers(cells, path, name, numbers)
         elif name in required or (table == "customers" and name not in optional):
@@ -286,6 +288,25 @@ def _parse_numbers(
                 f"{_where(path, rows[i], column)}: {cell!r} is not a number"
             ) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_FLAGS: Final = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _parse_flags(
+    cells: Any, path: str, column: str, rows: list[int]
+) -> npt.NDArray[np.bool_]:
+    """True/False cells (as ``write_csv_dataset`` writes them); empty cells are True."""
+    import numpy as np
+
+    raw = np.asarray(cells, dtype=np.str_) if len(cells) else np.empty(0, "U1")
+    text = np.char.lower(np.char.strip(raw))
+    known = np.isin(text, [*_FLAGS, ""])
+    if not known.all():
+        i = int(np.flatnonzero(~known)[0])
+        raise InputError(f"{_where(path, rows[i], column)}: {str(raw[i])!r} is not True or False")
+    flags: npt.NDArray[np.bool_] = ~np.isin(text, [k for k, v in _FLAGS.items() if not v])
+    return flags
 
 
 def _attribute(text: npt.NDArray[np.str_]) -> npt.NDArray[Any]:
