@@ -89,6 +89,19 @@ def _joined(parts: Sequence[HealthReport], name: str, order: npt.NDArray[np.intp
     return np.concatenate(columns)[order]
 
 
+def _learned_features(
+    parts: Sequence[HealthReport], order: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.float64], ...] | None:
+    """A learned model's feature columns of the reports, joined (None when absent)."""
+    columns = [p.learned_features for p in parts]
+    if any(c is None for c in columns):
+        return None
+    width = len(columns[0] or ())
+    return tuple(
+        np.concatenate([c[j] for c in columns if c is not None])[order] for j in range(width)
+    )
+
+
 def concat_reports(
     parts: Sequence[HealthReport],
     *,
@@ -132,7 +145,7 @@ def concat_reports(
         recommended=np.concatenate([p.recommended for p in parts])[order],
         registry=registry,
         churn_probability=_joined(parts, "churn_probability", order),
-        learned_x=_joined(parts, "learned_x", order),
+        learned_features=_learned_features(parts, order),
         learned_segment=_joined(parts, "learned_segment", order),
         scorer=first.scorer,
     )

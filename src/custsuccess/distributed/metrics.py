@@ -367,7 +367,7 @@ def customer_flow(
     with np.errstate(invalid="ignore", divide="ignore"):
         churn = np.where(denominator > 0, lost / np.maximum(denominator, 1), np.nan)
         retention = np.where(
-            paying_start > 0, (paying_end - gained) / np.maximum(paying_start, 1) * 100.0, np.nan
+            paying_start > 0, (paying_end - gained) / np.maximum(paying_start, 1), np.nan
         )
     return CustomerFlow(
         m.periods,
