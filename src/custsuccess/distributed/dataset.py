@@ -327,7 +327,9 @@ def _local_parents(customers: dict[str, Any]) -> dict[str, Any]:
     parent = np.asarray(customers["parent_id"], dtype=object)
     here = np.isin(parent, ids)
     out = dict(customers)
-    out["parent_id"] = np.where(here, parent, None)
+    local = parent.copy()
+    local[~here] = None
+    out["parent_id"] = local
     return out
 
 
