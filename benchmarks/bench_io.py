@@ -122,18 +122,19 @@ def _read_csv(folder: Path) -> Any:
 def _peak_memory(folder: Path) -> dict[str, float]:
     """Parquet -> Dataset in a fresh process: its peak RSS growth over the Dataset's bytes."""
     code = (
-        "import sys, json, resource, gc\n"
+        "import sys, json\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "import bench_io\n"
         "import custsuccess.io.read, custsuccess.io.sources, custsuccess.dataset\n"
         "import pyarrow.parquet, pyarrow.compute\n"
         "from pathlib import Path\n"
-        "def rss():\n"
+        "def status(key):\n"
         "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('VmRSS'): return int(line.split()[1]) * 1024\n"
-        "before = rss()\n"
+        "        if line.startswith(key): return int(line.split()[1]) * 1024\n"
+        "before = status('VmRSS')\n"
         f"ds = bench_io._read_parquet(Path({str(folder)!r}))\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        # VmHWM, not ru_maxrss: Linux keeps the parent's peak in ru_maxrss across exec
+        "peak = status('VmHWM')\n"
         "print(json.dumps({'before': before, 'peak': peak, "
         "'dataset': bench_io.dataset_bytes(ds)}))\n"
     )

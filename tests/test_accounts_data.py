@@ -164,10 +164,12 @@ def test_an_account_leading_into_a_cycle_names_the_cycle_only() -> None:
         Dataset.from_columns(customers=customers)
 
 
-def test_unknown_parent_and_bad_contract_columns_are_named() -> None:
-    with pytest.raises(ValidationError, match=r"parent_id of customer 'a' is 'nobody'"):
-        Dataset.from_columns(customers={"id": ["a"], "created_at": [day(0)],
-                                        "parent_id": ["nobody"]})
+def test_outside_parents_are_kept_and_bad_contract_columns_are_named() -> None:
+    # a parent outside the dataset (another partition of the book) is kept as text only
+    outside = Dataset.from_columns(customers={"id": ["a"], "created_at": [day(0)],
+                                              "parent_id": ["elsewhere"]})
+    assert outside.customers.parent.tolist() == [-1]
+    assert outside.to_columns()["customers"]["parent_id"].tolist() == ["elsewhere"]
     base = {"id": ["s1", "s2"], "customer_id": ["a", "a"], "plan": ["p", "p"],
             "mrr": [1.0, 2.0], "currency": ["USD", "USD"], "started_at": [day(0), day(1)]}
     customers = {"id": ["a"], "created_at": [day(0)]}
@@ -202,6 +204,7 @@ def test_views_keep_the_new_columns_and_slices_cut_outside_parents() -> None:
     assert view.customers.parent.tolist() == [2, 0, -1, -1]
     fr = ds.customer("fr")
     assert fr.customers.parent.tolist() == [-1]  # its parent is not in the slice
+    assert fr.customers.parent_id.decode().tolist() == ["eu"]  # but the link is kept
     first_two = ds.slice(0, 2)  # eu, fr: fr's parent eu is kept, eu's parent group is not
     assert first_two.customers.parent.tolist() == [-1, 0]
 

@@ -105,3 +105,38 @@ def test_report_command_writes_the_page(tmp_path: Path) -> None:
                          timeout=300, check=False)
     assert bad.returncode == 1
     assert bad.stderr.startswith("custsuccess: error: ")
+
+
+def test_owner_and_renewal_sections_when_the_data_has_them() -> None:
+    from datetime import timedelta
+
+    from custsuccess.metrics.accounts import rollup_by_owner
+    from custsuccess.metrics.renewals import upcoming_renewals
+
+    t = day(1, 1)
+    ds = Dataset.from_records(
+        [Customer("a", t, owner="ann"), Customer("b", t, owner="bob"),
+         Customer("c", t, owner="ann")],
+        [Subscription("sa", "a", "pro", 1000.0, "USD", t, renews_at=t + timedelta(days=380)),
+         Subscription("sb", "b", "pro", 500.0, "USD", t, renews_at=t + timedelta(days=400)),
+         Subscription("sc", "c", "pro", 200.0, "USD", t, renews_at=t + timedelta(days=500))],
+        [Event(c, "login", t + timedelta(days=d)) for c, d in (("a", 320), ("b", 100),
+                                                               ("c", 300))],
+    )
+    as_of = "2024-12-01T00:00:00Z"
+    r = report.review(ds, as_of, registry=REGISTRY)
+    health = HealthModel.default(REGISTRY).score(ds, as_of)
+    books = rollup_by_owner(health, ds)
+    assert r.owners is not None
+    assert {o["owner"]: o["accounts"] for o in r.owners} == {"ann": 2, "bob": 1}
+    assert [o["poor"] for o in r.owners] == [books.row(k)["poor"] for k in ("ann", "bob")]
+    due = upcoming_renewals(health, ds, within_days=90)  # sa (Jan 15) and sb (Feb 4) only
+    assert r.renewals is not None
+    assert [x["customer_id"] for x in r.renewals] == due.customer_ids.tolist() == ["a", "b"]
+    page = report.render(r)
+    ids = re.findall(r'<section id="([\w-]+)"', page)
+    assert ids.index("call-first") < ids.index("renewals") < ids.index("owners")
+    # without owners or renewals in the data (the small dataset), both are left out
+    plain = report.html(small(), "2024-03-05T00:00:00Z", registry=REGISTRY)
+    assert '<section id="owners"' not in plain
+    assert '<section id="renewals"' not in plain

@@ -358,15 +358,28 @@ def _factorize_arrow(pa: Any, column: Any, field: str) -> tuple[I32Array, StrArr
                 raise ValidationError(
                     f"{field} must hold strings, got {arr[i].as_py()!r} at row {i}"
                 )
-        arr = pc.dictionary_encode(arr.cast(pa.string()))
+        arr = arr.cast(pa.string())
     if arr.num_chunks == 0:
         return np.empty(0, dtype=np.int32), np.empty(0, dtype="U1")
-    arr = arr.unify_dictionaries()
-    indices = np.concatenate(
-        [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in arr.chunks]
-    ).astype(np.int32, copy=False)
-    values = arr.chunk(0).dictionary.to_numpy(zero_copy_only=False)
-    dictionary = values.astype(str) if values.size else np.empty(0, dtype="U1")
+    # Distinct values by one hash pass, then each row's (or each dictionary entry's)
+    # position among them: cheaper than unifying per-chunk dictionaries.
+    if pa.types.is_dictionary(arr.type):
+        values = pc.drop_null(pc.unique(pa.chunked_array([c.dictionary for c in arr.chunks])))
+        parts = []
+        for chunk in arr.chunks:
+            where = pc.fill_null(pc.index_in(chunk.dictionary, value_set=values), -1)
+            remap = np.append(np.asarray(where.to_numpy(zero_copy_only=False)), -1)
+            rows = np.asarray(chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+            parts.append(remap[rows])
+        indices = np.concatenate(parts).astype(np.int32, copy=False)
+    else:
+        values = pc.drop_null(pc.unique(arr))
+        where = pc.fill_null(pc.index_in(arr, value_set=values), -1)
+        indices = np.asarray(where.to_numpy(), dtype=np.int32)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    names = values.to_numpy(zero_copy_only=False)
+    dictionary = names.astype(str) if names.size else np.empty(0, dtype="U1")
     return _sorted_codes(indices, dictionary)
 
 
@@ -536,13 +549,20 @@ class CustomerTable:
     owner: Categorical = attrs.field(
         default=attrs.Factory(lambda self: Categorical.missing(len(self.ids)), takes_self=True)
     )
-    #: Customer index of the parent account, -1 for a top-level account. The parent
-    #: links of a built dataset form a forest (no cycles).
+    #: Customer index of the parent account, -1 for a top-level account or a parent
+    #: outside this table. The parent links of a built dataset form a forest (no cycles).
     parent: I32Array = attrs.field(
         default=attrs.Factory(
             lambda self: np.full(len(self.ids), -1, dtype=np.int32), takes_self=True
         ),
         converter=readonly_field,
+    )
+    #: The parent ids as given, kept even when the parent is not in this table (a
+    #: partition of a larger book, a slice): exports and concatenations keep every link.
+    parent_id: Categorical = attrs.field(
+        default=attrs.Factory(
+            lambda self: _parent_text(self.ids, self.parent), takes_self=True
+        )
     )
 
     def __len__(self) -> int:
@@ -565,7 +585,15 @@ class CustomerTable:
             {k: v[index] for k, v in self.attributes.items()},
             self.owner.take(index),
             parent,
+            self.parent_id.take(index),
         )
+
+
+def _parent_text(ids: StrArray, parent: I32Array) -> Categorical:
+    """Parent ids from parent indexes (-1: none)."""
+    if not (parent >= 0).any():
+        return Categorical.missing(len(ids))
+    return Categorical.encode(np.where(parent >= 0, ids[np.maximum(parent, 0)], ""), "parent")
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -1129,9 +1157,8 @@ class Dataset:
         # the account columns only when the data has them, so older data reads back as it was
         if (c.owner.codes >= 0).any():
             customers["owner"] = c.owner.decode()
-        if (c.parent >= 0).any():
-            parent_ids = np.array([*c.ids.tolist(), None], dtype=object)
-            customers["parent_id"] = parent_ids[c.parent]
+        if (c.parent_id.codes >= 0).any():
+            customers["parent_id"] = c.parent_id.decode()
         subscriptions: dict[str, npt.NDArray[Any]] = {
             "id": s.ids,
             "customer_id": c.ids[s.customer],
@@ -1350,12 +1377,14 @@ def _encode_customers(cols: dict[str, Any]) -> CustomerTable:
         {k: v[order] for k, v in attributes.items()},
         Categorical.encode(owner[order], "customers.owner"),
         _parents(sorted_ids, parent_id[order]),
+        Categorical.encode(parent_id[order], "customers.parent_id"),
     )
 
 
 def _parents(ids: StrArray, parent_id: StrArray) -> I32Array:
-    """Customer index of each parent id ('' for none); unknown parents and cycles are
-    ValidationErrors (a cycle is named in order, e.g. ``a -> b -> a``)."""
+    """Customer index of each parent id ('' for none; -1 too for a parent that is not in
+    ``ids``: a partition of a larger book); a cycle is a ValidationError naming it in
+    order, e.g. ``a -> b -> a``."""
     n = len(ids)
     parent = np.full(n, -1, dtype=np.int32)
     has = np.flatnonzero(np.char.str_len(parent_id) > 0) if n else np.empty(0, np.intp)
@@ -1363,14 +1392,8 @@ def _parents(ids: StrArray, parent_id: StrArray) -> I32Array:
         return parent
     wanted = parent_id[has]
     pos = np.minimum(np.searchsorted(ids, wanted), n - 1)
-    unknown = np.flatnonzero(ids[pos] != wanted)
-    if unknown.size:
-        i = int(unknown[0])
-        raise ValidationError(
-            f"customers.parent_id of customer {str(ids[has[i]])!r} is {str(wanted[i])!r}, "
-            f"which is not a customer id ({unknown.size} unknown parent(s) in all)"
-        )
-    parent[has] = pos.astype(np.int32)
+    known = ids[pos] == wanted
+    parent[has[known]] = pos[known].astype(np.int32)
     # Pointer doubling: after k rounds jump[c] is c's 2**k-th ancestor (-1 past the root).
     # An account whose ancestor chain never ends is on a cycle or leads into one.
     jump = parent.copy()
@@ -1581,6 +1604,9 @@ def _encode_subscriptions(cols: dict[str, Any], customers: CustomerTable) -> Sub
     )
 
 
+_BOOL_TEXT: Final = {"true": True, "false": False, "1": True, "0": False}
+
+
 def _contract_columns(
     cols: Mapping[str, Any], ids: StrArray, started: TimeArray, n: int
 ) -> tuple[npt.NDArray[np.int8], TimeArray, npt.NDArray[np.bool_]]:
@@ -1627,8 +1653,10 @@ def _contract_columns(
         if raw.dtype != np.bool_:
             items = raw.tolist()
             for i, item in enumerate(items):
-                if _is_missing(item):
+                if _is_missing(item) or item == "":
                     items[i] = True
+                elif isinstance(item, str) and item.strip().lower() in _BOOL_TEXT:
+                    items[i] = _BOOL_TEXT[item.strip().lower()]  # text files: 'True', 'false'
                 elif not isinstance(item, (bool, np.bool_)):
                     raise ValidationError(
                         f"subscriptions row {i} (id {str(ids[i])!r}): auto_renew must be "

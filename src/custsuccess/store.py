@@ -394,6 +394,7 @@ def _dataset_columns(
             "plan": cat(customers.plan),
             "owner": cat(customers.owner),
             "parent": plain(customers.parent.astype(np.int32, copy=False)),
+            "parent_id": cat(customers.parent_id),
         },
         "subscriptions": {
             "id": plain(subs.ids),
@@ -974,6 +975,8 @@ class SQLiteStore:
             account["owner"] = cat(cc, ccat, "owner")
         if "parent" in cc:
             account["parent"] = cc["parent"]
+        if "parent_id" in cc:
+            account["parent_id"] = cat(cc, ccat, "parent_id")
         customers = CustomerTable(
             cc["id"],
             times(cc["created_at"]),

@@ -8,7 +8,7 @@ is computed, so building a registry stays cheap.
 
 >>> from custsuccess.plugins import Registry
 >>> sorted(Registry(entry_points=False).metrics())[:4]
-['active_users', 'arpa', 'average_time_on_site', 'cart_adds_per_customer']
+['active_users', 'arpa', 'average_order_value', 'average_time_on_site']
 """
 
 from __future__ import annotations
@@ -281,7 +281,8 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
     ),
     DatasetMetric(
         "funnel",
-        "Stage conversion along a funnel of stages given by the host (option stages).",
+        "Stage conversion along a funnel (option stages; default signup, login, subscribed, "
+        "purchase).",
         _M + "economics.funnel_conversion",
     ),
     DatasetMetric(
@@ -293,6 +294,7 @@ BUILTIN_METRICS: Final[tuple[DatasetMetric, ...]] = (
         "revenue_concentration",
         "Share of MRR from the top 20% of paying customers.",
         _M + "economics.revenue_concentration",
+        unit="fraction",
     ),
     DatasetMetric(
         "support_response_times",

@@ -180,7 +180,10 @@ class KaplanMeier:
         return self._step(self.lower, times), self._step(self.upper, times)
 
     def _step(self, curve: F64, times: Any) -> F64:
-        t = np.asarray(times, dtype=np.float64)
+        arr = np.asarray(times)
+        if arr.dtype.kind not in "biuf":
+            raise ValidationError(f"times must hold numbers, got dtype {arr.dtype}")
+        t = arr.astype(np.float64)
         if np.isnan(t).any():
             raise ValidationError("times must not contain NaN")
         pos = np.searchsorted(self.timeline, t, side="right") - 1

@@ -24,7 +24,7 @@ as one line ``custsuccess: error: ...`` on stderr (``--debug`` shows the traceba
 130 interrupted.
 
 >>> main(["demo", "--demo-size", "50", "--seed", "2", "--no-save"])  # doctest: +ELLIPSIS
-custsuccess demo: 50 customers, seed 2, history up to 2026-10-31 00:00 UTC
+custsuccess demo: 50 customers, seed 2, history up to 2026-10-... UTC
   customers                               50
   active subscriptions                   ...
 0

@@ -282,6 +282,25 @@ class _BoundaryReachedError(Exception):
         self.z = z
 
 
+def real_number(value: Any, field: str) -> float:
+    """A finite real number given as a scalar (not a bool, a string or an array)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValidationError(f"{field} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def finite_value(value: float, what: str) -> float:
+    """``value`` when finite; NumericalError (never inf or NaN passed off as a result)."""
+    if not math.isfinite(value):
+        raise NumericalError(f"{what} is not a finite number ({value!r}): the inputs are too "
+                             "large for double precision")
+    return value
+
+
 def check_optimiser_options(maxiter: Any, tol: Any) -> tuple[int | None, float | None]:
     """``maxiter`` a whole number >= 1 and ``tol`` a finite number > 0 (or None)."""
     if maxiter is not None and (

@@ -29,6 +29,7 @@ from custsuccess.clv.base import (
     dot,
     initial_log_params,
     positive_array,
+    real_number,
     weights_array,
 )
 from custsuccess.errors import ValidationError
@@ -202,9 +203,15 @@ class GammaGammaModel(Fitter):
         units, ``f = PERIODS_PER_MONTH[period]`` (the unit ``T`` is measured in).
         Never negative: rounding-level negative monthly increments are clipped at 0.
         """
-        if not isinstance(months, (int, np.integer)) or months < 0:
+        if not callable(getattr(transaction_model, "conditional_expected_purchases", None)):
+            raise ValidationError(
+                "transaction_model must be a fitted BetaGeoModel, ParetoNBDModel or another "
+                f"model with conditional_expected_purchases, got {type(transaction_model).__name__}"
+            )
+        if isinstance(months, bool) or not isinstance(months, (int, np.integer)) or months < 0:
             raise ValidationError(f"months must be a whole number >= 0, got {months!r}")
-        if not (np.isfinite(discount_rate) and discount_rate > -1):
+        discount_rate = real_number(discount_rate, "discount_rate")
+        if not discount_rate > -1:
             raise ValidationError(f"discount_rate must be > -1, got {discount_rate!r}")
         factor = PERIODS_PER_MONTH.get(period)
         if factor is None:

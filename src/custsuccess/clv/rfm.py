@@ -29,6 +29,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from custsuccess.clv.base import real_number
 from custsuccess.dataset import _time_column, require_dataset, to_datetime64
 from custsuccess.errors import ValidationError
 from custsuccess.models import EventKind
@@ -428,6 +429,10 @@ def rfm_summary(
             f"got {codes.size} and {times.size}"
         )
     money = _amounts(amounts, codes.size)
+    if not isinstance(include_first_transaction, (bool, np.bool_)):
+        raise ValidationError(
+            f"include_first_transaction must be True or False, got {include_first_transaction!r}"
+        )
     return _rfm(
         ids,
         codes,
@@ -436,8 +441,8 @@ def rfm_summary(
         observation_end,
         period,
         calibration_end,
-        float(freq_multiplier),
-        include_first_transaction,
+        real_number(freq_multiplier, "freq_multiplier"),
+        bool(include_first_transaction),
     )
 
 

@@ -29,8 +29,10 @@ from custsuccess.clv.base import (
     _as_1d,
     _rows,
     dot,
+    finite_value,
     initial_log_params,
     positive_array,
+    real_number,
 )
 from custsuccess.errors import ValidationError
 
@@ -205,9 +207,13 @@ class ShiftedBetaGeometricModel(Fitter):
         """DEL = sum_{t>=0} S(t)/(1+d)^t = 2F1(1, beta; alpha+beta; 1/(1+d)) periods, for a
         customer just acquired (Fader & Hardie 2010); needs ``discount_rate > 0``."""
         alpha, beta = self._values()
-        if not (np.isfinite(discount_rate) and discount_rate > 0):
+        discount_rate = real_number(discount_rate, "discount_rate")
+        if not discount_rate > 0:
             raise ValidationError(f"discount_rate must be > 0, got {discount_rate!r}")
-        return float(hyp2f1(1.0, beta, alpha + beta, 1.0 / (1.0 + discount_rate)))
+        return finite_value(
+            float(hyp2f1(1.0, beta, alpha + beta, 1.0 / (1.0 + discount_rate))),
+            "discounted_expected_lifetime",
+        )
 
     def customer_lifetime_value(
         self, value_per_period: float, discount_rate: float, *, periods: int | None = None
@@ -216,15 +222,20 @@ class ShiftedBetaGeometricModel(Fitter):
         start of each period they are subscribed: ``value * sum_{t<periods}
         S(t)/(1+d)^t`` (all periods, via :meth:`discounted_expected_lifetime`, when
         ``periods`` is None)."""
-        if not (np.isfinite(value_per_period) and value_per_period >= 0):
+        value_per_period = real_number(value_per_period, "value_per_period")
+        if not value_per_period >= 0:
             raise ValidationError(f"value_per_period must be >= 0, got {value_per_period!r}")
         if periods is None:
-            return float(value_per_period) * self.discounted_expected_lifetime(discount_rate)
-        if not (np.isfinite(discount_rate) and discount_rate > -1):
+            return finite_value(
+                value_per_period * self.discounted_expected_lifetime(discount_rate),
+                "customer_lifetime_value",
+            )
+        discount_rate = real_number(discount_rate, "discount_rate")
+        if not discount_rate > -1:
             raise ValidationError(f"discount_rate must be > -1, got {discount_rate!r}")
-        if periods < 0:
-            raise ValidationError(f"periods must be >= 0, got {periods!r}")
+        if isinstance(periods, bool) or not isinstance(periods, (int, np.integer)) or periods < 0:
+            raise ValidationError(f"periods must be a whole number >= 0, got {periods!r}")
         t = np.arange(periods, dtype=np.float64)
-        return float(
-            value_per_period * np.sum(self.survival_function(t) / (1 + discount_rate) ** t)
-        )
+        with np.errstate(over="ignore"):
+            total = value_per_period * np.sum(self.survival_function(t) / (1 + discount_rate) ** t)
+        return finite_value(float(total), "customer_lifetime_value")

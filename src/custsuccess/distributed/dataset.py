@@ -231,6 +231,24 @@ def partition(dataset: Dataset, npartitions: int) -> PartitionedDataset:
     )
 
 
+#: Columns ``Dataset.to_columns`` gives only when the data has values for them.
+_OPTIONAL_COLUMNS: Final = {
+    "customers": ("owner", "parent_id"),
+    "subscriptions": ("billing_interval", "renews_at", "auto_renew"),
+}
+
+
+def _missing_column(table: str, name: str, size: int) -> npt.NDArray[Any]:
+    """``size`` missing values of an optional column (its default where it has one)."""
+    if name == "renews_at":
+        return np.full(size, np.datetime64("NaT", "us"))
+    if name == "auto_renew":
+        return np.ones(size, dtype=bool)
+    if name == "billing_interval":
+        return np.full(size, "month", dtype=object)
+    return np.full(size, None, dtype=object)
+
+
 def concat(parts: Sequence[Dataset]) -> Dataset:
     """One dataset holding every customer of ``parts`` (disjoint customer sets)."""
     if not parts:
@@ -238,21 +256,16 @@ def concat(parts: Sequence[Dataset]) -> Dataset:
     exported = [ds.to_columns() for ds in parts]
     joined: dict[str, dict[str, Any]] = {}
     for table in TABLES:
+        # optional columns (owner, parent_id, contract terms) appear only in the parts
+        # that have values: the others get missing values of the right length
         names = list(dict.fromkeys(n for cols in exported for n in cols[table]))
         joined[table] = {}
         for name in names:
-            present = [cols[table][name] for cols in exported if name in cols[table]]
-            # a part leaves out a column at its default: missing text, or True for the
-            # one flag column (subscriptions.auto_renew)
-            fill: Any = True if present[0].dtype == np.bool_ else None
-            joined[table][name] = np.concatenate(
-                [
-                    cols[table][name] if name in cols[table]
-                    else np.full(len(next(iter(cols[table].values()))), fill,
-                                 dtype=present[0].dtype if fill is True else object)
-                    for cols in exported
-                ]
-            )
+            pieces = []
+            for cols in exported:
+                size = len(next(iter(cols[table].values()))) if cols[table] else 0
+                pieces.append(cols[table].get(name, _missing_column(table, name, size)))
+            joined[table][name] = np.concatenate(pieces)
     whole = Dataset.from_columns(**joined)
     lo, hi = parts[0].window
     return _windowed(whole, lo, hi)
@@ -599,6 +612,12 @@ def write_parquet(
         tag = uuid.uuid4().hex[:12]
         for i, part in enumerate(split(ds, n)):
             columns = part.to_columns()
+            for table, optional in _OPTIONAL_COLUMNS.items():
+                # the same columns in every chunk, whether or not it has values for them
+                size = len(next(iter(columns[table].values()))) if columns[table] else 0
+                for name in optional:
+                    if name not in columns[table]:
+                        columns[table][name] = _missing_column(table, name, size)
             for table in TABLES:
                 folder = f"{root}/{table}/{BUCKET_COLUMN}={i}"
                 fs.makedirs(folder, exist_ok=True)

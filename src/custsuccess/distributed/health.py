@@ -89,16 +89,17 @@ def _joined(parts: Sequence[HealthReport], name: str, order: npt.NDArray[np.intp
     return np.concatenate(columns)[order]
 
 
-def _learned_features(
+def _joined_features(
     parts: Sequence[HealthReport], order: npt.NDArray[np.intp]
 ) -> tuple[npt.NDArray[np.float64], ...] | None:
-    """A learned model's feature columns of the reports, joined (None when absent)."""
+    """The learned models' per-row feature columns of the reports, joined (None when
+    absent)."""
     columns = [p.learned_features for p in parts]
     if any(c is None for c in columns):
         return None
-    width = len(columns[0] or ())
+    present = [c for c in columns if c is not None]
     return tuple(
-        np.concatenate([c[j] for c in columns if c is not None])[order] for j in range(width)
+        np.concatenate([c[j] for c in present])[order] for j in range(len(present[0]))
     )
 
 
@@ -145,7 +146,7 @@ def concat_reports(
         recommended=np.concatenate([p.recommended for p in parts])[order],
         registry=registry,
         churn_probability=_joined(parts, "churn_probability", order),
-        learned_features=_learned_features(parts, order),
+        learned_features=_joined_features(parts, order),
         learned_segment=_joined(parts, "learned_segment", order),
         scorer=first.scorer,
     )

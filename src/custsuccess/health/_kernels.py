@@ -63,8 +63,13 @@ _CACHE: ContextVar[dict[tuple[Any, ...], tuple[object, Any]] | None] = ContextVa
 
 
 @contextmanager
-def shared_cache() -> Iterator[None]:
-    """Share intermediate arrays between the rules of one scoring call."""
+def shared_cache(*, reuse: bool = False) -> Iterator[None]:
+    """Share intermediate arrays between the rules of one scoring call (with ``reuse``,
+    join the cache already open, if any: the learned model's features then read the
+    per-kind events the rules have gathered)."""
+    if reuse and _CACHE.get() is not None:
+        yield
+        return
     token = _CACHE.set({})
     try:
         yield

@@ -214,7 +214,7 @@ def features_at(
     order of :func:`feature_specs` (``kinds``, then account facts, then ``model``'s rules;
     ``rule_columns`` when the rules were evaluated already)."""
     now = int(t.astype("datetime64[us]").view(np.int64))
-    with shared_cache():
+    with shared_cache(reuse=True):
         age = np.maximum(age_days(view, now), 0.0)
         columns: list[F64] = []
         for kind in kinds:

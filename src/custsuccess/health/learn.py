@@ -262,7 +262,7 @@ class LearnedScorer:
         """The used features (rows x features), transformed, NaN where missing."""
         spec_of = {s.name: s for s in self.specs}
         pos = self._positions()
-        m = columns[0].size if columns else 0
+        m = columns[int(pos[0])].size if pos.size else 0
         out = np.empty((m, len(self.names)))
         for j, (name, p) in enumerate(zip(self.names, pos.tolist(), strict=True)):
             x = columns[p]
@@ -313,13 +313,13 @@ class LearnedScorer:
         """The log-odds of raw feature ``columns`` (in ``specs`` order), one feature at a
         time: the same value as ``log_odds(design(columns))`` without building the
         (rows x features) design."""
-        m = columns[0].size if columns else 0
+        pos = self._positions()
+        m = columns[int(pos[0])].size if pos.size else 0
         rows = None
         if self.segments and segment is not None and (segment >= 0).any():
             table = np.vstack([self.coef, *self.segments.values()])
             rows = table[segment + 1]  # -1 (global) -> row 0
         spec_of = {s.name: s for s in self.specs}
-        pos = self._positions()
         miss_col = {n: 1 + len(self.names) + i for i, n in enumerate(self.missing)}
         eta = np.full(m, self.coef[0]) if rows is None else rows[:, 0].copy()
         for j, (name, p) in enumerate(zip(self.names, pos.tolist(), strict=True)):

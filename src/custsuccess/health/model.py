@@ -755,7 +755,8 @@ class HealthModel:
             view, t, scorer.kinds, None, window_days=scorer.window_days, rule_columns=columns
         )
         if not everyone:
-            feats = [f[index] for f in feats]
+            used_set = set(scorer._positions().tolist())
+            feats = [f[index] if p in used_set else f for p, f in enumerate(feats)]
         segment = None
         if scorer.segments and scorer.segment_by is not None:
             values = segment_values(view, scorer.segment_by)

@@ -8,8 +8,8 @@ Formulas and the texts' quoted figures (labelled as theirs) are on the documenta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 import numpy as np
@@ -70,6 +70,11 @@ class Funnel:
     step_conversion: F64
     overall_conversion: F64
 
+    #: The unit of each field (see :mod:`custsuccess.units`).
+    units: ClassVar[Mapping[str, str]] = {
+        "reached": "count", "step_conversion": "fraction", "overall_conversion": "fraction",
+    }
+
     def to_frame(self) -> Any:
         return to_frame(
             {"reached": self.reached, "step_conversion": self.step_conversion,
@@ -79,13 +84,16 @@ class Funnel:
         )
 
 
-def funnel_conversion(dataset: Dataset, stages: Sequence[str]) -> Funnel:
+def funnel_conversion(
+    dataset: Dataset, stages: Sequence[str] = ("signup", "login", "subscribed", "purchase")
+) -> Funnel:
     """Stage conversion along a host-defined funnel.
 
     ``stages`` are names in order: ``"signup"`` (the account's ``created_at``),
     ``"subscribed"`` (its first subscription's start) or any event kind (its first event
     of that kind). An account reaches stage ``k`` when it reached stage ``k - 1`` and the
-    stage happened at or after it (the first such moment counts). Funnel texts name
+    stage happened at or after it (the first such moment counts). The default funnel is
+    signup, login, subscribed, purchase. Funnel texts name
     awareness, interest, decision, action and retention (founding text 2): map each to
     an event kind of yours.
 
@@ -165,6 +173,11 @@ class AverageOrderValue:
     revenue: F64
     aov: F64
     trend: float
+
+    #: The unit of each field (see :mod:`custsuccess.units`); ``trend`` is money a month.
+    units: ClassVar[Mapping[str, str]] = {
+        "orders": "count", "revenue": "money", "aov": "money", "trend": "money",
+    }
 
     def to_frame(self) -> Any:
         return to_frame({"orders": self.orders, "revenue": self.revenue, "aov": self.aov},

@@ -71,6 +71,8 @@ class Review:
     churn_reasons: list[dict[str, Any]]
     lifetime: dict[str, Any] | None
     backtest: dict[str, Any] | None
+    owners: list[dict[str, Any]] | None = None
+    renewals: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -110,6 +112,8 @@ def review(
     from custsuccess.dataset import to_datetime64
     from custsuccess.errors import ValidationError
     from custsuccess.health import HealthModel, backtest
+    from custsuccess.metrics.accounts import rollup_by_owner
+    from custsuccess.metrics.renewals import upcoming_renewals
     from custsuccess.plugins import Registry
 
     registry = Registry.default() if registry is None else registry
@@ -192,12 +196,24 @@ def review(
                 "auc": result.auc, "lift": result.lift,
                 "tiers": {k: dict(v) for k, v in result.tiers.items()},
             }
+    owners = None
+    if dataset.n_customers and any(o is not None for o in dataset.customers.owner.decode()):
+        books = rollup_by_owner(report, dataset)
+        owners = [{**books.row(k), "owner": k} for k in books.keys.tolist()]
+    due = upcoming_renewals(report, dataset, within_days=90)
+    renewals = [
+        {"customer_id": str(due.customer_ids[i]), "renews_at": str(due.renews_at[i])[:10],
+         "mrr": float(due.mrr[i]), "score": float(due.score[i]), "tier": str(due.tier[i]),
+         "owner": due.owner[i], "revenue_at_risk": float(due.revenue_at_risk[i])}
+        for i in range(len(due))
+    ] or None
     return Review(
         as_of=_iso(t), accounts=len(report), mrr=float(mrr_now[report.index].sum()),
         tier_counts=report.tier_counts(), tier_trend=trend, call_first=calls,
         mrr_months=mrr_months, nps_quarters=nps_quarters,
         churn_since=str(since.astype("datetime64[D]")), churned=len(recent),
-        churn_reasons=churn_reasons, lifetime=lifetime, backtest=tested,
+        churn_reasons=churn_reasons, lifetime=lifetime, backtest=tested, owners=owners,
+        renewals=renewals,
     )
 
 
@@ -418,11 +434,43 @@ def _backtest(r: Review) -> str | None:
     )
 
 
+def _owners(r: Review) -> str | None:
+    if not r.owners:
+        return None
+    rows = [[_text(o["owner"] if o["owner"] is not None else "(no owner)"),
+             _num(o["accounts"]), _num(o["good"]), _num(o["average"]),
+             _num(o["poor"], figure=f"owner.{o['owner']}.poor"), _num(o["mrr"]),
+             _num(o["health"], "{:.1f}"), _num(o["mrr_at_risk"])] for o in r.owners]
+    return _table("Each owner's book: accounts per tier, MRR, MRR-weighted health, MRR "
+                  "in poor health", ["owner", "accounts", "good", "average", "poor", "MRR",
+                                     "health", "MRR at risk"], rows,
+                  [False, True, True, True, True, True, True, True])
+
+
+def _renewals(r: Review) -> str | None:
+    if not r.renewals:
+        return None
+    rows = [[_text(x["customer_id"]), escape(x["renews_at"]), _num(x["mrr"]),
+             _num(x["score"], "{:.1f}") + " " + _tier(x["tier"]),
+             _text(x["owner"] if x["owner"] is not None else ""),
+             _num(x["revenue_at_risk"])] for x in r.renewals]
+    poor = sum(x["mrr"] for x in r.renewals if x["tier"] == "poor")
+    return (f'<p class="lede">{len(r.renewals):,} subscriptions renew in the next 90 days; '
+            f'{_num(poor, figure="renewals.mrr_poor")} of their MRR is in accounts of poor '
+            "health. Revenue at risk is MRR x churn probability where the model gives one "
+            "(n/a otherwise).</p>"
+            + _table("Renewals in the next 90 days, soonest first",
+                     ["account", "renews", "MRR", "health", "owner", "revenue at risk"], rows,
+                     [False, False, True, True, False, True]))
+
+
 #: The report's sections, in page order; each is left out when it has nothing to show.
 SECTIONS: Final[tuple[Section, ...]] = (
     Section("summary", "Health at a glance", _summary),
     Section("trend", "Tiers over time", _trend),
     Section("call-first", "Accounts to call first", _call_first),
+    Section("renewals", "Upcoming renewals", _renewals),
+    Section("owners", "Owners' books", _owners),
     Section("mrr", "MRR movements", _mrr),
     Section("nps", "Net Promoter Score", _nps),
     Section("churn", "Churn reasons and customer lifetime", _churn),
