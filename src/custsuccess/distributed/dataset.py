@@ -158,7 +158,8 @@ def split(dataset: Dataset, npartitions: int) -> list[Dataset]:
     """``dataset`` cut into ``npartitions`` datasets by the hash of the customer id.
 
     Each part keeps the dataset's categories, event-kind vocabulary, time window and
-    observation end; customer indexes are renumbered from 0 in id order.
+    observation end; customer indexes are renumbered from 0 in id order. A parent
+    account in another part becomes missing (account hierarchies are not distributed).
     """
     n = _check_npartitions(npartitions)
     customers = dataset.customers
@@ -319,10 +320,29 @@ def _arrow_columns(table: Any) -> dict[str, Any]:
             out[name] = words[encoded.indices.to_numpy(zero_copy_only=False)]
         elif pa.types.is_timestamp(col.type):
             out[name] = pc.cast(col, pa.timestamp("us")).to_numpy(zero_copy_only=False)
+        elif pa.types.is_boolean(col.type):
+            # a chunk written without the flag column (all at its default, True:
+            # subscriptions.auto_renew) reads back as null
+            out[name] = pc.fill_null(col, True).to_numpy(zero_copy_only=False)
         elif pa.types.is_dictionary(col.type):
             out[name] = col.cast(col.type.value_type).to_numpy(zero_copy_only=False)
         else:
             out[name] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _local_parents(customers: dict[str, Any]) -> dict[str, Any]:
+    """Account hierarchies are kept within a partition: a parent in another partition
+    becomes missing (roll-ups by parent are not distributed)."""
+    if "parent_id" not in customers:
+        return customers
+    ids = np.asarray(customers["id"], dtype=object)
+    parent = np.asarray(customers["parent_id"], dtype=object)
+    here = np.isin(parent, ids)
+    out = dict(customers)
+    local = parent.copy()
+    local[~here] = None
+    out["parent_id"] = local
     return out
 
 
@@ -335,7 +355,7 @@ def build_partition(
     c = _frame_columns(customers)
     assert c is not None
     return Dataset.from_columns(
-        customers=c,
+        customers=_local_parents(c),
         subscriptions=_frame_columns(subscriptions),
         events=_frame_columns(events),
     )
@@ -443,7 +463,13 @@ def _read_bucket(
     base = f"{root.rstrip('/')}/{table}"
     folder = f"{base}/{BUCKET_COLUMN}={bucket}"
     if fs.exists(folder):
-        data = pq.read_table(folder, filesystem=fs)
+        # chunks may leave out optional columns (written only when not at their
+        # default): read every file under the union of their schemas
+        import pyarrow as pa
+
+        files = sorted(fs.glob(f"{folder}/*.parquet"))
+        schema = pa.unify_schemas([pq.read_schema(f, filesystem=fs) for f in files])
+        data = pq.read_table(folder, filesystem=fs, schema=schema)
     elif fs.exists(base):  # no rows of this table in this bucket
         data = pq.ParquetDataset(base, filesystem=fs).schema.empty_table()
     else:
@@ -472,7 +498,9 @@ def _build_bucket(
     if customers is None:
         raise ValidationError(f"{url}: no customers table (expected {url}/customers/)")
     return Dataset.from_columns(
-        customers=customers, subscriptions=frames["subscriptions"], events=frames["events"]
+        customers=_local_parents(customers),
+        subscriptions=frames["subscriptions"],
+        events=frames["events"],
     )
 
 
